@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/affinityd/affinityd/affinity"
+	"github.com/affinityd/affinityd/analysis"
+	"github.com/affinityd/affinityd/collector"
+	"github.com/affinityd/affinityd/config"
+	"github.com/affinityd/affinityd/server"
+	"github.com/affinityd/affinityd/store"
+	"github.com/go-co-op/gocron/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+// generation is one loaded configuration with everything built from it;
+// a reload builds a new one and swaps it in whole.
+type generation struct {
+	cfg      *config.Config
+	analyzer *analysis.Analyzer
+	sources  []collector.Source
+}
+
+// daemon holds what outlives a reload: store, metrics, the latest snapshot.
+type daemon struct {
+	flags    globalFlags
+	logger   *slog.Logger
+	store    store.Store
+	metrics  *server.Metrics
+	registry *prometheus.Registry
+	pipeline *pipeline
+	now      func() time.Time
+	clock    gocron.SchedulerOption // nil: the real clock
+
+	snapshot atomic.Pointer[affinity.Snapshot]
+	gen      atomic.Pointer[generation]
+
+	scoringJob atomic.Pointer[gocron.Job]
+
+	reloadMu  sync.Mutex // one reload at a time
+	mu        sync.Mutex // guards scheduler
+	scheduler gocron.Scheduler
+}
+
+// newDaemon opens the store and registers the metrics for a loaded configuration.
+func newDaemon(ctx context.Context, g globalFlags, l loaded, logger *slog.Logger) (*daemon, error) {
+	st, err := openStore(ctx, g, l.cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector("affinity"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	d := &daemon{flags: g, logger: logger, store: st, registry: reg, now: time.Now}
+	d.metrics = server.NewMetrics(reg)
+	d.pipeline = newPipeline(st, d.metrics, logger, func() time.Time { return d.now() }, l.cfg.Collector.MaxConcurrentFetches)
+	reg.MustRegister(server.NewSnapshotCollector(d.snapshot.Load, l.cfg.Scoring.Window.String(), l.cfg.Scoring.Interval.String()))
+	return d, nil
+}
+
+// build makes a generation from a loaded configuration, without starting anything.
+func (d *daemon) build(l loaded) (*generation, error) {
+	an, err := analysis.New(l.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %w", err)
+	}
+	sources, err := buildSources(l, newClient(l.cfg), d.logger, d.now)
+	if err != nil {
+		return nil, err
+	}
+	return &generation{cfg: l.cfg, analyzer: an, sources: sources}, nil
+}
+
+// activate makes gen current: metrics follow its sources, scores its topics
+// (computed at once, so removed topics vanish and new ones show 0 immediately).
+func (d *daemon) activate(ctx context.Context, gen *generation) error {
+	d.gen.Store(gen)
+	infos := make([]server.SourceInfo, 0, len(gen.cfg.Sources))
+	for _, s := range gen.cfg.Sources {
+		infos = append(infos, server.SourceInfo{Name: s.Name, Kind: s.Kind, Format: s.Format})
+	}
+	d.metrics.SetSources(infos)
+	return d.score(ctx)
+}
+
+// score runs one scoring pass and swaps the snapshot in.
+func (d *daemon) score(ctx context.Context) error {
+	gen := d.gen.Load()
+	now := d.now()
+	w, b := analysis.Windows(gen.cfg.Scoring, now)
+	cur, err := d.store.TopicWindows(ctx, w)
+	if err != nil {
+		return fmt.Errorf("scoring: window: %w", err)
+	}
+	base, err := d.store.TopicWindows(ctx, b)
+	if err != nil {
+		return fmt.Errorf("scoring: baseline: %w", err)
+	}
+	totals, err := d.store.MentionTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("scoring: totals: %w", err)
+	}
+	d.snapshot.Store(analysis.Score(gen.cfg, now, cur, base, totals))
+	d.metrics.ScoringSucceeded(d.now())
+	return nil
+}
+
+// fetchAll runs every source of the current generation once, concurrently
+// within the fetch bound, and returns per-source stats in config order.
+func (d *daemon) fetchAll(ctx context.Context, each func(name string, st batchStats, err error)) {
+	gen := d.gen.Load()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, src := range gen.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := d.pipeline.runSource(ctx, src, gen.analyzer, time.Duration(gen.cfg.Sources[i].Interval))
+			if each != nil {
+				mu.Lock()
+				each(src.Name(), st, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// schedule replaces the scheduler with one for gen; the old one finishes its
+// running jobs first (gocron's Shutdown waits), so no fetch is cut mid-commit.
+func (d *daemon) schedule(ctx context.Context, gen *generation) error {
+	opts := []gocron.SchedulerOption{gocron.WithLogger(d.logger.With("component", "scheduler"))}
+	if d.clock != nil {
+		opts = append(opts, d.clock)
+	}
+	s, err := gocron.NewScheduler(opts...)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	for i, src := range gen.sources {
+		interval := time.Duration(gen.cfg.Sources[i].Interval)
+		// ±10 % jitter spreads sources that share an interval.
+		_, err := s.NewJob(gocron.DurationRandomJob(interval-interval/10, interval+interval/10),
+			gocron.NewTask(func() {
+				st, _ := d.pipeline.runSource(ctx, src, gen.analyzer, interval) // logged and counted inside
+				d.recordNextRun(s, src.Name())
+				if st.New > 0 {
+					d.requestScore()
+				}
+			}),
+			gocron.WithName("source:"+src.Name()),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithStartAt(gocron.WithStartImmediately()),
+		)
+		if err != nil {
+			return fmt.Errorf("schedule source %q: %w", src.Name(), err)
+		}
+	}
+	scoring, err := s.NewJob(gocron.DurationJob(time.Duration(gen.cfg.Scoring.Interval)),
+		gocron.NewTask(func() {
+			if err := d.score(ctx); err != nil {
+				d.logger.Error("scoring failed", "err", err)
+			}
+		}),
+		gocron.WithName("scoring"), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+	if err != nil {
+		return fmt.Errorf("schedule scoring: %w", err)
+	}
+	d.scoringJob.Store(&scoring)
+	_, err = s.NewJob(gocron.DurationJob(time.Hour),
+		gocron.NewTask(func() {
+			before := d.now().Add(-time.Duration(gen.cfg.Store.Retention))
+			if n, err := d.store.Prune(ctx, before); err != nil {
+				d.logger.Error("prune failed", "err", err)
+			} else if n > 0 {
+				d.logger.Info("pruned posts past retention", "posts", n, "before", before)
+			}
+		}),
+		gocron.WithName("retention"), gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithStartAt(gocron.WithStartImmediately()))
+	if err != nil {
+		return fmt.Errorf("schedule retention: %w", err)
+	}
+	d.mu.Lock()
+	old := d.scheduler
+	d.scheduler = s
+	d.mu.Unlock()
+	if old != nil {
+		if err := old.Shutdown(); err != nil {
+			d.logger.Warn("old scheduler shutdown", "err", err)
+		}
+	}
+	s.Start()
+	return nil
+}
+
+// reload loads the configuration file again; an invalid one is refused and
+// the running configuration stays.
+func (d *daemon) reload(ctx context.Context) (err error) {
+	d.reloadMu.Lock()
+	defer func() {
+		d.reloadMu.Unlock()
+		d.metrics.ConfigLoaded(err == nil, d.now())
+	}()
+	l, err := loadConfig(d.flags)
+	if err != nil {
+		d.logger.Error("reload refused: invalid configuration", "err", err)
+		return err
+	}
+	if old := d.gen.Load(); old != nil && storagePath(d.flags, old.cfg) != storagePath(d.flags, l.cfg) {
+		d.logger.Warn("store.path changed: takes effect after a restart")
+	}
+	gen, err := d.build(l)
+	if err != nil {
+		d.logger.Error("reload refused", "err", err)
+		return err
+	}
+	if err := d.activate(ctx, gen); err != nil {
+		d.logger.Error("scoring after reload failed", "err", err)
+	}
+	err = d.schedule(ctx, gen)
+	if err == nil {
+		d.logger.Info("configuration reloaded", "topics", len(gen.cfg.Topics()), "sources", len(gen.sources))
+	}
+	return err
+}
+
+// requestScore runs the scoring job now, so new posts show without waiting
+// for the next tick; singleton mode folds concurrent requests into one pass.
+func (d *daemon) requestScore() {
+	if j := d.scoringJob.Load(); j != nil {
+		if err := (*j).RunNow(); err != nil {
+			d.logger.Debug("scoring request dropped", "err", err)
+		}
+	}
+}
+
+// recordNextRun tells the status page when a source's job runs next.
+func (d *daemon) recordNextRun(s gocron.Scheduler, source string) {
+	for _, j := range s.Jobs() {
+		if j.Name() == "source:"+source {
+			if t, err := j.NextRun(); err == nil {
+				d.metrics.SetNextRun(source, t)
+			}
+		}
+	}
+}
+
+// close stops the scheduler (waiting for running fetches) and closes the store.
+func (d *daemon) close() error {
+	d.mu.Lock()
+	s := d.scheduler
+	d.mu.Unlock()
+	if s != nil {
+		if err := s.Shutdown(); err != nil {
+			d.logger.Warn("scheduler shutdown", "err", err)
+		}
+	}
+	return d.store.Close()
+}
+
+func (d *daemon) handler(reload func() error) http.Handler {
+	return server.Handler(server.Options{
+		Gatherer: d.registry,
+		Snapshot: d.snapshot.Load,
+		Metrics:  d.metrics,
+		Evidence: d.store.Evidence,
+		Ready: func(ctx context.Context) error {
+			if d.snapshot.Load() == nil {
+				return errors.New("no scores computed yet")
+			}
+			return d.store.Ping(ctx)
+		},
+		Reload: reload,
+		Logger: d.logger,
+	})
+}
+
+// runDaemon is `affinityd run`.
+func runDaemon(g globalFlags, logger *slog.Logger, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := loadConfig(g)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		return 1
+	}
+	if l.cfg.File == "" {
+		logger.Info("no --config.file given: running the embedded offline demo")
+	}
+	d, err := newDaemon(ctx, g, l, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		return 1
+	}
+	gen, err := d.build(l)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		_ = d.close()
+		return 1
+	}
+	if err := d.activate(ctx, gen); err != nil {
+		logger.Error("initial scoring failed", "err", err)
+	}
+	d.metrics.ConfigLoaded(true, d.now())
+
+	// Jobs get their own context: on SIGTERM in-flight fetches finish and commit.
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	if err := d.schedule(jobCtx, gen); err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		_ = d.close()
+		return 1
+	}
+
+	reloadCh := make(chan chan error)
+	reload := func() error {
+		errc := make(chan error)
+		select {
+		case reloadCh <- errc:
+			return <-errc
+		case <-ctx.Done():
+			return errors.New("shutting down")
+		}
+	}
+	srv := &http.Server{Handler: d.handler(reload), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- web.ListenAndServe(srv, g.webFlags, logger) }()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	status := 0
+loop:
+	for {
+		select {
+		case <-hup:
+			_ = d.reload(jobCtx)
+		case errc := <-reloadCh:
+			errc <- d.reload(jobCtx)
+		case err := <-srvErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("HTTP server failed", "err", err)
+				status = 1
+			}
+			break loop
+		case <-ctx.Done():
+			logger.Info("shutting down: finishing in-flight work")
+			break loop
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err := d.close(); err != nil {
+		logger.Error("closing store failed", "err", err)
+		status = 1
+	}
+	logger.Info("stopped")
+	return status
+}

@@ -1,0 +1,67 @@
+// Command affinityd collects public posts, measures how present the topics of
+// a company's customer relationships are in social media, and exports it as
+// Prometheus metrics. main is wiring only; see daemon.go for the run loop.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+)
+
+const defaultListenAddress = ":9812"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run parses args and runs one subcommand; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("affinityd", "Social media affinity of your customer relationships' topics, as Prometheus metrics.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.HelpFlag.Short('h')
+	app.Version(version.Print("affinityd"))
+
+	var g globalFlags
+	app.Flag("config.file", "Configuration file. Empty: the embedded offline demo.").Default("").StringVar(&g.configFile)
+	app.Flag("config", "Alias of --config.file.").Hidden().StringVar(&g.configFile)
+	app.Flag("storage.path", "SQLite database file; overrides store.path of the configuration.").Default("").StringVar(&g.storagePath)
+	logCfg := &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, logCfg)
+
+	runCmd := app.Command("run", "Run the daemon (default).").Default()
+	g.webFlags = kingpinflag.AddFlags(runCmd, defaultListenAddress)
+	checkCmd := app.Command("check", "Validate the configuration and print its series budget.")
+	scanCmd := app.Command("scan", "Fetch every source once, store what is new and print a table of the topics.")
+	replayCmd := app.Command("replay", "Feed recorded posts (JSONL or a feed file) through the pipeline.")
+	replayInput := replayCmd.Flag("input", "File to replay: JSONL (see README) or an RSS/Atom/JSON feed.").Required().String()
+	replaySource := replayCmd.Flag("source", "Source name the replayed posts are stored under.").Default("replay").String()
+	replayFormat := replayCmd.Flag("format", "Usage format for posts that do not name one.").Default("audience").Enum("audience", "community", "network")
+	versionCmd := app.Command("version", "Print the version.")
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		return 2
+	}
+	logger := promslog.New(logCfg)
+	switch cmd {
+	case versionCmd.FullCommand():
+		fmt.Fprintln(stdout, version.Print("affinityd"))
+		return 0
+	case checkCmd.FullCommand():
+		return runCheck(g, stdout, stderr)
+	case scanCmd.FullCommand():
+		return runScan(g, logger, stdout, stderr)
+	case replayCmd.FullCommand():
+		return runReplay(g, logger, replayOptions{input: *replayInput, source: *replaySource, format: *replayFormat}, stdout, stderr)
+	default:
+		return runDaemon(g, logger, stderr)
+	}
+}

@@ -1,0 +1,124 @@
+// Package config loads, defaults and validates affinityd's YAML configuration.
+// Errors name the file, the line and the field.
+package config
+
+import (
+	"github.com/prometheus/common/model"
+)
+
+// Config is the whole configuration, swapped whole on reload.
+type Config struct {
+	Brand         Brand          `yaml:"brand"`
+	Competitors   []Brand        `yaml:"competitors"`
+	Relationships []Relationship `yaml:"relationships"`
+	Sources       []Source       `yaml:"sources"`
+	Scoring       Scoring        `yaml:"scoring"`
+	Store         Store          `yaml:"store"`
+	Collector     Collector      `yaml:"collector"`
+
+	// File is the path the config was read from; "" for the embedded demo.
+	File string `yaml:"-"`
+}
+
+// Brand is our own brand (kind "own") or a competitor (kind direct, media,
+// platform or community).
+type Brand struct {
+	Name    string   `yaml:"name"`
+	Kind    string   `yaml:"kind"`    // set to "own" for Config.Brand at load
+	Aliases []string `yaml:"aliases"` // extra spellings, handles (@acme) and hashtags (#acme)
+}
+
+// Relationship types of the business model canvas.
+var RelationshipTypes = []string{
+	"personal-assistance", "dedicated-personal-assistance", "self-service",
+	"automated-services", "communities", "co-creation",
+}
+
+// Priorities of relationships and topics.
+var Priorities = []string{"high", "medium", "low"}
+
+// CompetitorKinds are the kinds a competitor may have.
+var CompetitorKinds = []string{"direct", "media", "platform", "community"}
+
+// Formats are the usage formats a source may declare.
+var Formats = []string{"audience", "community", "network"}
+
+// Relationship is a customer relationship and the topics that define it.
+type Relationship struct {
+	Name     string   `yaml:"name"`
+	Type     string   `yaml:"type"`
+	Priority string   `yaml:"priority"` // default "medium"
+	Segments []string `yaml:"segments"` // customer segments it serves
+	Topics   []Topic  `yaml:"topics"`
+}
+
+// Topic is a topic of a relationship: the terms that mean it.
+type Topic struct {
+	Name      string   `yaml:"name"` // [A-Za-z0-9_.-]+, unique across relationships
+	Priority  string   `yaml:"priority"`
+	Terms     []string `yaml:"terms"`     // words and phrases; at least one
+	Synonyms  []string `yaml:"synonyms"`  // count like terms
+	Exclude   []string `yaml:"exclude"`   // a post containing one of these does not match
+	Languages []string `yaml:"languages"` // empty: every language
+
+	// Relationship is filled at load with the name of the relationship the topic belongs to.
+	Relationship string `yaml:"-"`
+}
+
+// Source is one place posts come from.
+type Source struct {
+	Name     string         `yaml:"name"` // [A-Za-z0-9_.-]+, unique
+	Kind     string         `yaml:"kind"` // feed | replay
+	URL      string         `yaml:"url"`  // feed: http(s) URL
+	Path     string         `yaml:"path"` // replay: JSONL or feed file; relative to the config file
+	Interval model.Duration `yaml:"interval"`
+	Format   string         `yaml:"format"` // audience | community | network
+	// ShiftToNow moves a replay's timestamps so its newest post is "now":
+	// demo data stays inside the scoring window whatever the date.
+	ShiftToNow bool `yaml:"shift_to_now"`
+}
+
+// Scoring configures the affinity score; see the README for the formula.
+type Scoring struct {
+	Window            model.Duration `yaml:"window"`   // default 7d
+	Baseline          model.Duration `yaml:"baseline"` // default 28d, the time before Window
+	Interval          model.Duration `yaml:"interval"` // how often scores are recomputed; default 1m
+	OccupiedThreshold float64        `yaml:"occupied_threshold"`
+	Weights           Weights        `yaml:"weights"`
+	References        References     `yaml:"references"`
+}
+
+// Weights of the score's components; they must sum to 1. A weights block in
+// the file replaces the defaults whole: a weight it leaves out is 0.
+type Weights struct {
+	Mentions   float64 `yaml:"mentions"`
+	Authors    float64 `yaml:"authors"`
+	Engagement float64 `yaml:"engagement"`
+	Formats    float64 `yaml:"formats"`
+}
+
+// References are the values at which a component saturates to 1.
+type References struct {
+	Mentions   float64 `yaml:"mentions"`
+	Authors    float64 `yaml:"authors"`
+	Engagement float64 `yaml:"engagement"`
+}
+
+// Store configures persistence.
+type Store struct {
+	Driver    string         `yaml:"driver"`    // "sqlite"
+	Path      string         `yaml:"path"`      // SQLite file; default "affinityd.db"
+	Retention model.Duration `yaml:"retention"` // posts and mentions older than this are pruned; default 400d
+}
+
+// Collector configures fetching.
+type Collector struct {
+	Timeout              model.Duration `yaml:"timeout"`                // whole request; default 30s
+	ConnectTimeout       model.Duration `yaml:"connect_timeout"`        // default 10s
+	MaxBodySize          Bytes          `yaml:"max_body_size"`          // default 10MiB
+	MaxConcurrentFetches int            `yaml:"max_concurrent_fetches"` // default 4
+	UserAgent            string         `yaml:"user_agent"`             // "": the collector's "affinityd/VERSION (+https://github.com/affinityd/affinityd)"
+}
+
+// Bytes is a size in bytes, written in YAML as 10MiB, 512KiB or a plain number.
+type Bytes int64

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Defaults, applied by Parse to every key the file leaves out. A key written
+// with a zero value (interval: 0s) is kept and rejected by validation rather
+// than silently replaced.
+var (
+	// DefaultPriority of relationships and topics.
+	DefaultPriority = "medium"
+	// DefaultFeedInterval is how often a feed source is fetched.
+	DefaultFeedInterval = model.Duration(15 * time.Minute)
+	// DefaultReplayInterval is how often a replay source is re-read.
+	DefaultReplayInterval = model.Duration(time.Hour)
+
+	// DefaultScoring is the scoring block when left out. A weights block in
+	// the file replaces DefaultScoring.Weights whole: a weight it leaves out
+	// is 0, so the weights the user sees are the weights that apply.
+	// References default one by one.
+	DefaultScoring = Scoring{
+		Window:            model.Duration(7 * 24 * time.Hour),
+		Baseline:          model.Duration(28 * 24 * time.Hour),
+		Interval:          model.Duration(time.Minute),
+		OccupiedThreshold: 0.5,
+		Weights:           Weights{Mentions: 0.4, Authors: 0.3, Engagement: 0.2, Formats: 0.1},
+		References:        References{Mentions: 50, Authors: 25, Engagement: 100},
+	}
+
+	// DefaultStore is an SQLite file in the working directory, kept 400 days
+	// so a year-on-year comparison still has data.
+	DefaultStore = Store{
+		Driver:    "sqlite",
+		Path:      "affinityd.db",
+		Retention: model.Duration(400 * 24 * time.Hour),
+	}
+
+	// DefaultCollector is the collector block when left out. UserAgent stays
+	// "": the collector fills in its own, with the version.
+	DefaultCollector = Collector{
+		Timeout:              model.Duration(30 * time.Second),
+		ConnectTimeout:       model.Duration(10 * time.Second),
+		MaxBodySize:          10 * MiB,
+		MaxConcurrentFetches: 4,
+	}
+)
+
+// applyDefaults fills every field whose key isSet reports absent.
+func applyDefaults(c *Config, isSet func(path string) bool) {
+	def := func(path string, apply func()) {
+		if !isSet(path) {
+			apply()
+		}
+	}
+
+	// The own brand is always "own"; validation rejects any other kind.
+	def("brand.kind", func() { c.Brand.Kind = "own" })
+
+	for i := range c.Relationships {
+		r := &c.Relationships[i]
+		rp := "relationships[" + strconv.Itoa(i) + "]"
+		def(rp+".priority", func() { r.Priority = DefaultPriority })
+		for j := range r.Topics {
+			t := &r.Topics[j]
+			def(rp+".topics["+strconv.Itoa(j)+"].priority", func() { t.Priority = DefaultPriority })
+		}
+	}
+
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		def("sources["+strconv.Itoa(i)+"].interval", func() {
+			s.Interval = DefaultFeedInterval
+			if s.Kind == "replay" {
+				s.Interval = DefaultReplayInterval
+			}
+		})
+	}
+
+	sc, ds := &c.Scoring, DefaultScoring
+	def("scoring.window", func() { sc.Window = ds.Window })
+	def("scoring.baseline", func() { sc.Baseline = ds.Baseline })
+	def("scoring.interval", func() { sc.Interval = ds.Interval })
+	def("scoring.occupied_threshold", func() { sc.OccupiedThreshold = ds.OccupiedThreshold })
+	def("scoring.weights", func() { sc.Weights = ds.Weights })
+	def("scoring.references.mentions", func() { sc.References.Mentions = ds.References.Mentions })
+	def("scoring.references.authors", func() { sc.References.Authors = ds.References.Authors })
+	def("scoring.references.engagement", func() { sc.References.Engagement = ds.References.Engagement })
+
+	st := &c.Store
+	def("store.driver", func() { st.Driver = DefaultStore.Driver })
+	def("store.path", func() { st.Path = DefaultStore.Path })
+	def("store.retention", func() { st.Retention = DefaultStore.Retention })
+
+	co, dc := &c.Collector, DefaultCollector
+	def("collector.timeout", func() { co.Timeout = dc.Timeout })
+	def("collector.connect_timeout", func() { co.ConnectTimeout = dc.ConnectTimeout })
+	def("collector.max_body_size", func() { co.MaxBodySize = dc.MaxBodySize })
+	def("collector.max_concurrent_fetches", func() { co.MaxConcurrentFetches = dc.MaxConcurrentFetches })
+}

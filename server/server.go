@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/affinityd/affinityd/affinity"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// EvidenceFunc returns up to limit stored posts matching a topic, newest first.
+type EvidenceFunc func(ctx context.Context, topic string, limit int) ([]affinity.Post, error)
+
+// Options wire the server to the rest of the daemon.
+type Options struct {
+	Gatherer prometheus.Gatherer
+	Snapshot SnapshotFunc
+	Metrics  *Metrics
+	Evidence EvidenceFunc
+	// Ready reports whether the daemon can serve: config loaded, store reachable.
+	Ready func(ctx context.Context) error
+	// Reload asks for a configuration reload and waits for its result; nil disables POST /-/reload.
+	Reload func() error
+	Logger *slog.Logger
+}
+
+// Handler returns the daemon's HTTP handler.
+func Handler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("Healthy.\n"))
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				http.Error(w, "Not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("Ready.\n"))
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if o.Reload == nil {
+			http.Error(w, "reload is not available", http.StatusNotImplemented)
+			return
+		}
+		if err := o.Reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("Reloaded.\n"))
+	})
+	api := &api{o: o}
+	mux.HandleFunc("GET /api/v1/topics", api.topics)
+	mux.HandleFunc("GET /api/v1/topics/{topic}", api.topic)
+	mux.HandleFunc("GET /api/v1/sources", api.sources)
+	mux.HandleFunc("GET /{$}", api.statusPage)
+	return mux
+}
+
+type api struct{ o Options }
+
+// topicJSON is the API's view of one topic's score.
+type topicJSON struct {
+	Topic            string             `json:"topic"`
+	Relationship     string             `json:"relationship"`
+	RelationshipType string             `json:"relationship_type"`
+	Priority         string             `json:"priority"`
+	Segments         []string           `json:"customer_segments"`
+	QueryHash        string             `json:"query_hash"`
+	Score            float64            `json:"score"`
+	Mentions         int64              `json:"mentions"`
+	Authors          int64              `json:"authors"`
+	Engagement       float64            `json:"engagement"`
+	FormatMentions   map[string]int64   `json:"format_mentions"`
+	FormatsPresent   int                `json:"formats_present"`
+	BaselineMentions int64              `json:"baseline_mentions"`
+	Momentum         float64            `json:"momentum_ratio"`
+	Sentiment        float64            `json:"sentiment"`
+	ShareOfVoice     map[string]float64 `json:"share_of_voice"`
+	Leader           string             `json:"leader,omitempty"`
+	MentionsTotal    map[string]int64   `json:"mentions_total"`
+	Evidence         []evidenceJSON     `json:"evidence,omitempty"`
+}
+
+type evidenceJSON struct {
+	Source     string              `json:"source"`
+	URL        string              `json:"url"`
+	Author     string              `json:"author"`
+	Published  time.Time           `json:"published"`
+	Title      string              `json:"title,omitempty"`
+	Format     affinity.Format     `json:"format"`
+	Engagement affinity.Engagement `json:"engagement"`
+}
+
+type snapshotJSON struct {
+	Computed time.Time       `json:"computed"`
+	Window   affinity.Window `json:"window"`
+	Baseline affinity.Window `json:"baseline"`
+	Topics   []topicJSON     `json:"topics"`
+}
+
+func toJSON(s *affinity.Snapshot, t affinity.TopicScore) topicJSON {
+	j := topicJSON{
+		Topic: t.Topic, Relationship: t.Relationship, RelationshipType: t.RelationshipType, Priority: t.Priority,
+		Segments: t.Segments, QueryHash: t.QueryHash, Score: t.Score, Mentions: t.Mentions, Authors: t.Authors,
+		Engagement: t.Engagement, FormatsPresent: t.FormatsPresent, BaselineMentions: t.BaselineMentions,
+		Momentum: t.Momentum, Sentiment: t.Sentiment, ShareOfVoice: t.ShareOfVoice, Leader: t.Leader,
+		FormatMentions: map[string]int64{}, MentionsTotal: map[string]int64{},
+	}
+	for _, f := range affinity.Formats {
+		j.FormatMentions[string(f)] = t.FormatMentions[f]
+		j.MentionsTotal[string(f)] = s.MentionTotals[t.Topic][f]
+	}
+	return j
+}
+
+func (a *api) topics(w http.ResponseWriter, _ *http.Request) {
+	s := a.o.Snapshot()
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, "no scores computed yet")
+		return
+	}
+	out := snapshotJSON{Computed: s.Computed, Window: s.Window, Baseline: s.Baseline, Topics: []topicJSON{}}
+	for _, t := range s.Topics {
+		out.Topics = append(out.Topics, toJSON(s, t))
+	}
+	writeJSON(w, out)
+}
+
+func (a *api) topic(w http.ResponseWriter, r *http.Request) {
+	s := a.o.Snapshot()
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, "no scores computed yet")
+		return
+	}
+	t, ok := s.Topic(r.PathValue("topic"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such topic")
+		return
+	}
+	j := toJSON(s, t)
+	j.Evidence = []evidenceJSON{}
+	if a.o.Evidence != nil {
+		posts, err := a.o.Evidence(r.Context(), t.Topic, 20)
+		if err != nil {
+			a.o.Logger.Warn("evidence lookup failed", "topic", t.Topic, "err", err)
+			writeError(w, http.StatusInternalServerError, "evidence lookup failed")
+			return
+		}
+		for _, p := range posts {
+			j.Evidence = append(j.Evidence, evidenceJSON{Source: p.Source, URL: p.URL, Author: p.Author,
+				Published: p.Time(), Title: p.Title, Format: p.Format, Engagement: p.Engagement})
+		}
+	}
+	writeJSON(w, j)
+}
+
+func (a *api) sources(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, struct {
+		Sources []SourceStatus `json:"sources"`
+	}{a.o.Metrics.Sources()})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// statusPage is a plain first look for a person; html/template escapes
+// everything, and no post text is shown here yet.
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"pct": func(f float64) string { return template.HTMLEscapeString(formatFloat(f*100, 0)) + "%" },
+	"f2":  func(f float64) string { return formatFloat(f, 2) },
+}).Parse(statusHTML))
+
+func (a *api) statusPage(w http.ResponseWriter, _ *http.Request) {
+	data := struct {
+		Snapshot *affinity.Snapshot
+		Sources  []SourceStatus
+	}{a.o.Snapshot(), a.o.Metrics.Sources()}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusTemplate.Execute(w, data); err != nil && !errors.Is(err, context.Canceled) {
+		a.o.Logger.Warn("status page failed", "err", err)
+	}
+}

@@ -1,0 +1,589 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/affinityd/affinityd/affinity"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+const (
+	// busyTimeoutMS bounds the wait for a lock held by another process (a
+	// second affinityd, a backup); writers inside this one are serialized.
+	busyTimeoutMS = 5000
+	// queryChunk bounds the placeholders of one IN (...) list, well below
+	// SQLite's and PostgreSQL's limits.
+	queryChunk = 500
+	// pruneBatch is how many posts one prune transaction deletes, so a large
+	// prune lets commits in between instead of holding the write lock.
+	pruneBatch = 1000
+)
+
+// SQLite is the Store on an embedded SQLite database in WAL mode. Writes go
+// through a pool of one connection, which serializes them without SQLITE_BUSY
+// retries; reads use their own pool and run concurrently with the writer.
+type SQLite struct {
+	w      *sql.DB // the single writer connection; BEGIN IMMEDIATE
+	r      *sql.DB // query_only readers
+	logger *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// testHookBeforeCommit, when set, runs inside every write transaction
+	// just before COMMIT; tests use it to cancel the context at the worst time.
+	testHookBeforeCommit func()
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating if needed) the database file at path, applies
+// pending migrations and returns the store. It refuses a database migrated by
+// a newer binary (ErrSchemaTooNew). A nil logger discards.
+func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("store: open sqlite: a database file path is required")
+	}
+	// The driver cuts a plain path at its first '?' to read parameters.
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("store: open sqlite %q: path must not contain '?'", path)
+	}
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeoutMS)
+
+	// The writer opens first: it creates the file and switches it to WAL
+	// (persistent in the file) before any reader connects.
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	ms, err := loadMigrations(sqliteMigrations, "migrations/sqlite")
+	if err == nil {
+		err = migrate(ctx, w, ms, logger)
+	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+
+	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %q: readers: %w", path, err)
+	}
+	logger.Debug("store opened", "path", path)
+	return &SQLite{w: w, r: r, logger: logger}, nil
+}
+
+// inTx runs fn in one write transaction and commits it; any error, including
+// a context cancelled before COMMIT, rolls everything back.
+func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if s.testHookBeforeCommit != nil {
+		s.testHookBeforeCommit()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+type postKey struct{ source, id string }
+
+// FilterNew implements Store. It reads only; Commit's ON CONFLICT still
+// guards against a post stored between FilterNew and Commit.
+func (s *SQLite) FilterNew(ctx context.Context, posts []affinity.Post) ([]affinity.Post, int, error) {
+	if len(posts) == 0 {
+		return nil, 0, nil
+	}
+	canon := make([]string, len(posts))
+	idsBySource := map[string][]string{}
+	var urls []string
+	for i, p := range posts {
+		canon[i] = CanonicalURL(p.URL)
+		idsBySource[p.Source] = append(idsBySource[p.Source], p.ID)
+		if canon[i] != "" {
+			urls = append(urls, canon[i])
+		}
+	}
+
+	storedIDs := map[postKey]bool{}
+	for src, ids := range idsBySource {
+		for chunk := range slices.Chunk(ids, queryChunk) {
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, src)
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			err := s.queryStrings(ctx, `SELECT external_id FROM posts WHERE source = ? AND external_id IN (`+placeholders(len(chunk))+`)`,
+				args, func(id string) { storedIDs[postKey{src, id}] = true })
+			if err != nil {
+				return nil, 0, fmt.Errorf("store: filter new: ids of source %q: %w", src, err)
+			}
+		}
+	}
+	storedURLs := map[string]bool{}
+	for chunk := range slices.Chunk(urls, queryChunk) {
+		args := make([]any, len(chunk))
+		for i, u := range chunk {
+			args[i] = u
+		}
+		err := s.queryStrings(ctx, `SELECT canonical_url FROM posts WHERE canonical_url IN (`+placeholders(len(chunk))+`)`,
+			args, func(u string) { storedURLs[u] = true })
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: filter new: canonical urls: %w", err)
+		}
+	}
+
+	// Only posts kept mark their keys as seen, so the first fresh post wins.
+	fresh := make([]affinity.Post, 0, len(posts))
+	for i, p := range posts {
+		k := postKey{p.Source, p.ID}
+		if storedIDs[k] || (canon[i] != "" && storedURLs[canon[i]]) {
+			continue
+		}
+		storedIDs[k] = true
+		if canon[i] != "" {
+			storedURLs[canon[i]] = true
+		}
+		fresh = append(fresh, p)
+	}
+	return fresh, len(posts) - len(fresh), nil
+}
+
+// queryStrings runs a one-column query on the readers and hands each value to fn.
+func (s *SQLite) queryStrings(ctx context.Context, query string, args []any, fn func(string)) error {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+const (
+	insertPostSQL = `INSERT INTO posts (source, external_id, url, canonical_url, author, published, collected, ts,
+	lang, title, text, likes, reposts, replies, score, format)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING id`
+	insertMentionSQL = `INSERT INTO mentions (post_id, topic, format, author, ts, engagement, sentiment)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	insertBrandSQL = `INSERT INTO brand_mentions (post_id, brand) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	addTotalSQL    = `INSERT INTO topic_totals (topic, format, mentions) VALUES (?, ?, ?)
+ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
+	saveStateSQL = `INSERT INTO source_state (source, cursor, etag, last_modified, next_check) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, etag = excluded.etag,
+	last_modified = excluded.last_modified, next_check = excluded.next_check`
+)
+
+// Commit implements Store. A post conflicting on (source, id) or on its
+// canonical URL inserts nothing (ON CONFLICT without a target covers both
+// unique keys), so its mentions are skipped and the totals do not move.
+func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitResult, error) {
+	start := time.Now()
+	var state *affinity.SourceState
+	if b.State != nil {
+		st := *b.State
+		switch {
+		case st.Source == "":
+			st.Source = b.Source
+		case b.Source != "" && st.Source != b.Source:
+			return affinity.CommitResult{}, fmt.Errorf("store: commit source %q: state is for source %q", b.Source, st.Source)
+		}
+		state = &st
+	}
+
+	var res affinity.CommitResult
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res = affinity.CommitResult{Mentions: map[string]map[affinity.Format]int{}}
+		insPost, err := tx.PrepareContext(ctx, insertPostSQL)
+		if err != nil {
+			return err
+		}
+		defer insPost.Close()
+		insMention, err := tx.PrepareContext(ctx, insertMentionSQL)
+		if err != nil {
+			return err
+		}
+		defer insMention.Close()
+		insBrand, err := tx.PrepareContext(ctx, insertBrandSQL)
+		if err != nil {
+			return err
+		}
+		defer insBrand.Close()
+
+		for _, ap := range b.Posts {
+			p, a := ap.Post, ap.Analysis
+			ts := unixOrZero(p.Time())
+			var id int64
+			err := insPost.QueryRowContext(ctx,
+				p.Source, p.ID, p.URL, CanonicalURL(p.URL), p.Author,
+				unixOrZero(p.Published), unixOrZero(p.Collected), ts,
+				p.Language, p.Title, p.Text,
+				p.Engagement.Likes, p.Engagement.Reposts, p.Engagement.Replies, p.Engagement.Score,
+				string(p.Format)).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				res.Duplicates++
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("post %q: %w", p.ID, err)
+			}
+			res.New++
+			for _, topic := range a.Topics {
+				if topic == "" {
+					continue
+				}
+				r, err := insMention.ExecContext(ctx, id, topic, string(p.Format), p.Author, ts, a.Engagement, a.Sentiment)
+				if err != nil {
+					return fmt.Errorf("post %q: mention %q: %w", p.ID, topic, err)
+				}
+				// A topic listed twice for one post is one mention.
+				if n, _ := r.RowsAffected(); n > 0 {
+					if res.Mentions[topic] == nil {
+						res.Mentions[topic] = map[affinity.Format]int{}
+					}
+					res.Mentions[topic][p.Format]++
+				}
+			}
+			for _, brand := range a.Brands {
+				if brand == "" {
+					continue
+				}
+				if _, err := insBrand.ExecContext(ctx, id, brand); err != nil {
+					return fmt.Errorf("post %q: brand %q: %w", p.ID, brand, err)
+				}
+			}
+		}
+
+		for topic, byFormat := range res.Mentions {
+			for format, n := range byFormat {
+				if _, err := tx.ExecContext(ctx, addTotalSQL, topic, string(format), n); err != nil {
+					return fmt.Errorf("topic total %q: %w", topic, err)
+				}
+			}
+		}
+		if state != nil {
+			if _, err := tx.ExecContext(ctx, saveStateSQL, state.Source, state.Cursor, state.ETag,
+				state.LastModified, unixCeil(state.NextCheck)); err != nil {
+				return fmt.Errorf("source state: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return affinity.CommitResult{}, fmt.Errorf("store: commit source %q: %w", b.Source, err)
+	}
+	s.logger.Debug("batch committed", "source", b.Source, "posts_new", res.New,
+		"posts_duplicate", res.Duplicates, "duration_seconds", time.Since(start).Seconds())
+	return res, nil
+}
+
+// SourceState implements Store.
+func (s *SQLite) SourceState(ctx context.Context, source string) (affinity.SourceState, bool, error) {
+	st := affinity.SourceState{Source: source}
+	var next int64
+	err := s.r.QueryRowContext(ctx,
+		`SELECT cursor, etag, last_modified, next_check FROM source_state WHERE source = ?`, source).
+		Scan(&st.Cursor, &st.ETag, &st.LastModified, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return affinity.SourceState{}, false, nil
+	}
+	if err != nil {
+		return affinity.SourceState{}, false, fmt.Errorf("store: source state %q: %w", source, err)
+	}
+	st.NextCheck = timeOrZero(next)
+	return st, true, nil
+}
+
+// TopicWindows implements Store. The three aggregates run in one read
+// transaction so they describe the same snapshot even while a commit lands.
+func (s *SQLite) TopicWindows(ctx context.Context, w affinity.Window) (map[string]affinity.TopicWindow, error) {
+	from, to := w.From.Unix(), w.To.Unix()
+	out := map[string]affinity.TopicWindow{}
+	if to <= from {
+		return out, nil
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: topic windows: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+
+	rows, err := tx.QueryContext(ctx, `SELECT topic, COUNT(*),
+	COUNT(DISTINCT CASE WHEN author <> '' THEN author END),
+	COALESCE(SUM(engagement), 0),
+	SUM(CASE WHEN sentiment > 0 THEN 1 ELSE 0 END),
+	SUM(CASE WHEN sentiment < 0 THEN 1 ELSE 0 END)
+FROM mentions WHERE ts >= ? AND ts < ? GROUP BY topic`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("store: topic windows: %w", err)
+	}
+	for rows.Next() {
+		tw := affinity.TopicWindow{Formats: map[affinity.Format]int64{}, Brands: map[string]int64{}}
+		if err := rows.Scan(&tw.Topic, &tw.Mentions, &tw.Authors, &tw.Engagement, &tw.Positive, &tw.Negative); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: topic windows: %w", err)
+		}
+		out[tw.Topic] = tw
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: topic windows: %w", err)
+	}
+
+	// Maps inside the TopicWindow values are shared, so filling them in place is enough.
+	if err := scanCounts(ctx, tx, `SELECT topic, format, COUNT(*) FROM mentions
+WHERE ts >= ? AND ts < ? GROUP BY topic, format`, from, to, func(topic, format string, n int64) {
+		if tw, ok := out[topic]; ok {
+			tw.Formats[affinity.Format(format)] = n
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("store: topic windows: formats: %w", err)
+	}
+	if err := scanCounts(ctx, tx, `SELECT m.topic, b.brand, COUNT(*) FROM mentions m
+JOIN brand_mentions b ON b.post_id = m.post_id
+WHERE m.ts >= ? AND m.ts < ? GROUP BY m.topic, b.brand`, from, to, func(topic, brand string, n int64) {
+		if tw, ok := out[topic]; ok {
+			tw.Brands[brand] = n
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("store: topic windows: brands: %w", err)
+	}
+	return out, nil
+}
+
+// scanCounts runs a (text, text, count) query and hands each row to fn.
+func scanCounts(ctx context.Context, tx *sql.Tx, query string, from, to int64, fn func(a, b string, n int64)) error {
+	rows, err := tx.QueryContext(ctx, query, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, b string
+		var n int64
+		if err := rows.Scan(&a, &b, &n); err != nil {
+			return err
+		}
+		fn(a, b, n)
+	}
+	return rows.Err()
+}
+
+// MentionTotals implements Store.
+func (s *SQLite) MentionTotals(ctx context.Context) (map[string]map[affinity.Format]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT topic, format, mentions FROM topic_totals`)
+	if err != nil {
+		return nil, fmt.Errorf("store: mention totals: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[affinity.Format]int64{}
+	for rows.Next() {
+		var topic, format string
+		var n int64
+		if err := rows.Scan(&topic, &format, &n); err != nil {
+			return nil, fmt.Errorf("store: mention totals: %w", err)
+		}
+		if out[topic] == nil {
+			out[topic] = map[affinity.Format]int64{}
+		}
+		out[topic][affinity.Format(format)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: mention totals: %w", err)
+	}
+	return out, nil
+}
+
+// Evidence implements Store; a limit ≤ 0 returns nothing. Times come back in
+// UTC at second resolution, as stored.
+func (s *SQLite) Evidence(ctx context.Context, topic string, limit int) ([]affinity.Post, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT p.source, p.external_id, p.url, p.author, p.published, p.collected,
+	p.lang, p.title, p.text, p.likes, p.reposts, p.replies, p.score, p.format
+FROM mentions m JOIN posts p ON p.id = m.post_id
+WHERE m.topic = ?
+ORDER BY m.ts DESC, m.post_id DESC
+LIMIT ?`, topic, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: evidence %q: %w", topic, err)
+	}
+	defer rows.Close()
+	var out []affinity.Post
+	for rows.Next() {
+		var p affinity.Post
+		var published, collected int64
+		var format string
+		if err := rows.Scan(&p.Source, &p.ID, &p.URL, &p.Author, &published, &collected,
+			&p.Language, &p.Title, &p.Text,
+			&p.Engagement.Likes, &p.Engagement.Reposts, &p.Engagement.Replies, &p.Engagement.Score,
+			&format); err != nil {
+			return nil, fmt.Errorf("store: evidence %q: %w", topic, err)
+		}
+		p.Published, p.Collected, p.Format = timeOrZero(published), timeOrZero(collected), affinity.Format(format)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: evidence %q: %w", topic, err)
+	}
+	return out, nil
+}
+
+// Prune implements Store. It deletes pruneBatch posts (with their mentions
+// and brand mentions) per transaction; topic_totals and source_state stay.
+// On error it returns what earlier batches already deleted.
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
+	start := time.Now()
+	cutoff := before.Unix()
+	var total int64
+	for {
+		var n int64
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM posts WHERE ts < ? ORDER BY ts, id LIMIT ?`, cutoff, pruneBatch)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			in := placeholders(len(ids))
+			// Children first, so this holds with or without foreign key enforcement.
+			for _, q := range []string{
+				`DELETE FROM brand_mentions WHERE post_id IN (` + in + `)`,
+				`DELETE FROM mentions WHERE post_id IN (` + in + `)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, ids...); err != nil {
+					return err
+				}
+			}
+			r, err := tx.ExecContext(ctx, `DELETE FROM posts WHERE id IN (`+in+`)`, ids...)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: prune before %s: %w", before.UTC().Format(time.RFC3339), err)
+		}
+		total += n
+		if n < pruneBatch {
+			break
+		}
+	}
+	s.logger.Debug("posts pruned", "posts", total, "before", before.UTC(), "duration_seconds", time.Since(start).Seconds())
+	return total, nil
+}
+
+// Ping implements Store: both pools must answer.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store; calls after the first return nil.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		// SQLite recommends PRAGMA optimize before closing a long-lived
+		// connection: it refreshes the planner's statistics where stale.
+		if _, err := s.w.Exec(`PRAGMA optimize`); err != nil {
+			s.logger.Debug("pragma optimize failed", "err", err)
+		}
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// unixOrZero stores the zero time as 0 ("none"), not year 1's large negative number.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// unixCeil rounds up, so a stored "not before" never comes earlier than asked.
+func unixCeil(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
+}
+
+func timeOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}

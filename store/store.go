@@ -1,0 +1,40 @@
+// Package store owns persistence: posts deduplicated by (source, id) and by
+// canonical URL, time-bucketed mentions, durable per-topic counts and source
+// state. SQLite (pure Go) by default; the interface is what a PostgreSQL
+// implementation will satisfy too, so the SQL stays portable.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/affinityd/affinityd/affinity"
+)
+
+// Store is the persistence seam.
+type Store interface {
+	// FilterNew returns the posts that are not stored yet (neither their
+	// (source, id) nor their canonical URL) and how many were dropped,
+	// including duplicates within posts itself.
+	FilterNew(ctx context.Context, posts []affinity.Post) (fresh []affinity.Post, duplicates int, err error)
+	// Commit stores the batch's posts, their mentions and brand mentions, bumps
+	// the durable topic totals and saves the source state, all in one
+	// transaction. A post already stored is skipped with its mentions
+	// (ON CONFLICT DO NOTHING), so a batch committed twice counts once.
+	Commit(ctx context.Context, b affinity.Batch) (affinity.CommitResult, error)
+	// SourceState returns the saved state of a source; ok is false when none is saved.
+	SourceState(ctx context.Context, source string) (st affinity.SourceState, ok bool, err error)
+	// TopicWindows returns per-topic counts over mentions whose post time lies in w.
+	// Topics without mentions are absent.
+	TopicWindows(ctx context.Context, w affinity.Window) (map[string]affinity.TopicWindow, error)
+	// MentionTotals returns the durable mention count per topic and format since
+	// the database was created; pruning never lowers it.
+	MentionTotals(ctx context.Context) (map[string]map[affinity.Format]int64, error)
+	// Evidence returns up to limit stored posts matching topic, newest first.
+	Evidence(ctx context.Context, topic string, limit int) ([]affinity.Post, error)
+	// Prune deletes posts and mentions older than before; it returns the posts deleted.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+	// Ping checks the database answers (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
