@@ -3,9 +3,9 @@ package collector
 import (
 	"bytes"
 	"encoding/xml"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"regexp"
 	"strings"
@@ -34,6 +34,13 @@ func ParseFeed(body []byte, contentType string) (feed *gofeed.Feed, err error) {
 		}
 	}()
 	feed, err = gofeed.NewParser().Parse(bytes.NewReader(doc))
+	if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
+		// gofeed looks for the root in the first 4 KiB only; long comments
+		// or a DOCTYPE before it hide a good feed.
+		if fixed, ok := hoistRoot(doc); ok {
+			feed, err = gofeed.NewParser().Parse(bytes.NewReader(fixed))
+		}
+	}
 	if err != nil && !errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
 		// A truncated or broken tail: keep the items before it.
 		if fixed, ok := closeTruncated(doc); ok {
@@ -134,6 +141,35 @@ func closeTruncated(doc []byte) ([]byte, bool) {
 		out = append(out, "</"+open[i]+">"...)
 	}
 	return out, true
+}
+
+// hoistRoot drops what stands between the XML declaration and a feed root
+// element (rss, RDF, feed) that starts beyond the first 4 KiB. ok is false
+// when there is no such root.
+func hoistRoot(doc []byte) ([]byte, bool) {
+	if len(doc) <= 4096 || doc[0] != '<' {
+		return nil, false
+	}
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = false
+	for {
+		start := d.InputOffset()
+		tok, err := d.RawToken()
+		if err != nil {
+			return nil, false
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch strings.ToLower(se.Name.Local) {
+			case "rss", "rdf", "feed":
+				if start <= 4096 {
+					return nil, false // gofeed saw it: the problem is elsewhere
+				}
+				out := make([]byte, 0, len(utf8Decl)+len(doc)-int(start))
+				return append(append(out, utf8Decl...), doc[start:]...), true
+			}
+			return nil, false
+		}
+	}
 }
 
 func qualified(n xml.Name) string {

@@ -292,6 +292,7 @@ func TestParseFeedCharsetSources(t *testing.T) {
 		{"stray bad byte in UTF-8 is replaced", "<rss version=\"2.0\"><channel><title>Grüße \xff ok</title></channel></rss>", "", "Grüße \uFFFD ok"},
 		{"leading whitespace before the declaration", "\n\n  <?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>ok</title></channel></rss>", "", "ok"},
 		{"control characters dropped", "<rss version=\"2.0\"><channel><title>a\x01b\x0bc</title></channel></rss>", "", "abc"},
+		{"root after a long comment", "<?xml version=\"1.0\"?>\n<!-- " + strings.Repeat("generator noise ", 400) + "-->\n<rss version=\"2.0\"><channel><title>late root</title></channel></rss>", "", "late root"},
 		{"json feed passes through", `{"version":"https://jsonfeed.org/version/1.1","title":"Grüße","items":[]}`, "application/feed+json", "Grüße"},
 	}
 	for _, tt := range tests {
@@ -330,5 +331,34 @@ func TestParseFeedErrors(t *testing.T) {
 				t.Errorf("error %#v is not a parse FetchError", err)
 			}
 		})
+	}
+}
+
+// A feed cut anywhere must give its complete items or a parse error, in
+// bounded time, never a panic.
+func TestParseFeedTruncated(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(fixtures, "wellformed", "miniflux-realworld", "large_rss.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := ParseFeed(raw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 40; i++ {
+		cut := raw[:len(raw)*i/40]
+		feed, err := parseWithDeadline(t, cut, "")
+		if err != nil {
+			if ReasonOf(err) != ReasonParse {
+				t.Errorf("cut at %d: %v", len(cut), err)
+			}
+			continue
+		}
+		if len(feed.Items) > len(full.Items) {
+			t.Errorf("cut at %d: %d items, more than the whole feed's %d", len(cut), len(feed.Items), len(full.Items))
+		}
+		if i >= 20 && len(feed.Items) == 0 {
+			t.Errorf("cut at %d of %d: no items recovered", len(cut), len(raw))
+		}
 	}
 }

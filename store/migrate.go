@@ -39,7 +39,7 @@ type migration struct {
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("store: read migrations: %w", err)
+		return nil, fmt.Errorf("read migrations: %w", err)
 	}
 	var ms []migration
 	seen := map[int]string{}
@@ -50,15 +50,15 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		prefix, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(prefix)
 		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("store: migration %q: name must start with a positive version number and '_'", e.Name())
+			return nil, fmt.Errorf("migration %q: name must start with a positive version number and '_'", e.Name())
 		}
 		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("store: migrations %q and %q share version %d", other, e.Name(), v)
+			return nil, fmt.Errorf("migrations %q and %q share version %d", other, e.Name(), v)
 		}
 		seen[v] = e.Name()
 		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("store: read migration %q: %w", e.Name(), err)
+			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
 		}
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
 	}
@@ -75,7 +75,7 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logge
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
-		return fmt.Errorf("store: create schema_migrations: %w", err)
+		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	latest := 0
 	if len(ms) > 0 {
@@ -86,7 +86,7 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logge
 		return err
 	}
 	if current > latest {
-		return fmt.Errorf("store: database schema version %d, this binary knows up to %d (upgrade affinityd or restore an older database): %w",
+		return fmt.Errorf("database schema version %d, this binary knows up to %d (upgrade affinityd or restore an older database): %w",
 			current, latest, ErrSchemaTooNew)
 	}
 	for _, m := range ms {
@@ -109,7 +109,7 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logge
 func applyMigration(ctx context.Context, db *sql.DB, m migration) (bool, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("store: migration %d: begin: %w", m.version, err)
+		return false, fmt.Errorf("migration %d: begin: %w", m.version, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 
@@ -121,14 +121,14 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) (bool, error) 
 		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return false, fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+		return false, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 		m.version, time.Now().Unix()); err != nil {
-		return false, fmt.Errorf("store: migration %d: record: %w", m.version, err)
+		return false, fmt.Errorf("migration %d: record: %w", m.version, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store: migration %d: commit: %w", m.version, err)
+		return false, fmt.Errorf("migration %d: commit: %w", m.version, err)
 	}
 	return true, nil
 }
@@ -139,7 +139,7 @@ func schemaVersion(ctx context.Context, q interface {
 }) (int, error) {
 	var v int
 	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: read schema version: %w", err)
+		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
 }

@@ -212,7 +212,7 @@ ON CONFLICT DO NOTHING
 RETURNING id`
 	insertMentionSQL = `INSERT INTO mentions (post_id, topic, format, author, ts, engagement, sentiment)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	insertBrandSQL = `INSERT INTO brand_mentions (post_id, brand) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	insertBrandSQL = `INSERT INTO brand_mentions (post_id, brand, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 	addTotalSQL    = `INSERT INTO topic_totals (topic, format, mentions) VALUES (?, ?, ?)
 ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
 	saveStateSQL = `INSERT INTO source_state (source, cursor, etag, last_modified, next_check) VALUES (?, ?, ?, ?, ?)
@@ -294,7 +294,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				if brand == "" {
 					continue
 				}
-				if _, err := insBrand.ExecContext(ctx, id, brand); err != nil {
+				if _, err := insBrand.ExecContext(ctx, id, brand, ts); err != nil {
 					return fmt.Errorf("post %q: brand %q: %w", p.ID, brand, err)
 				}
 			}
@@ -340,8 +340,9 @@ func (s *SQLite) SourceState(ctx context.Context, source string) (affinity.Sourc
 	return st, true, nil
 }
 
-// TopicWindows implements Store. The three aggregates run in one read
-// transaction so they describe the same snapshot even while a commit lands.
+// TopicWindows implements Store. Each topic ever counted (topic_totals) is
+// read by equality on mentions_topic_ts, so the cost follows the window, not
+// the retention; all queries share one read transaction, hence one snapshot.
 func (s *SQLite) TopicWindows(ctx context.Context, w affinity.Window) (map[string]affinity.TopicWindow, error) {
 	from, to := w.From.Unix(), w.To.Unix()
 	out := map[string]affinity.TopicWindow{}
@@ -354,63 +355,102 @@ func (s *SQLite) TopicWindows(ctx context.Context, w affinity.Window) (map[strin
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
 
-	rows, err := tx.QueryContext(ctx, `SELECT topic, COUNT(*),
-	COUNT(DISTINCT CASE WHEN author <> '' THEN author END),
-	COALESCE(SUM(engagement), 0),
-	SUM(CASE WHEN sentiment > 0 THEN 1 ELSE 0 END),
-	SUM(CASE WHEN sentiment < 0 THEN 1 ELSE 0 END)
-FROM mentions WHERE ts >= ? AND ts < ? GROUP BY topic`, from, to)
+	var topics []string
+	if err := scanRows(ctx, tx, `SELECT DISTINCT topic FROM topic_totals`, nil, func(rows *sql.Rows) error {
+		var t string
+		err := rows.Scan(&t)
+		topics = append(topics, t)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("store: topic windows: topics: %w", err)
+	}
+
+	// One pass over the topic's index range counts everything, the known
+	// formats by conditional sums: a GROUP BY format would sort the range and
+	// cost twice as much. Rows of any other format (a source misconfigured in
+	// the past) are counted by a GROUP BY only when they exist.
+	var sb strings.Builder
+	sb.WriteString(`SELECT COUNT(*), COUNT(DISTINCT CASE WHEN author <> '' THEN author END), COALESCE(SUM(engagement), 0),
+	COALESCE(SUM(CASE WHEN sentiment > 0 THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN sentiment < 0 THEN 1 ELSE 0 END), 0)`)
+	var args []any
+	for _, f := range affinity.Formats {
+		sb.WriteString(`, COALESCE(SUM(CASE WHEN format = ? THEN 1 ELSE 0 END), 0)`)
+		args = append(args, string(f))
+	}
+	sb.WriteString(` FROM mentions WHERE topic = ? AND ts >= ? AND ts < ?`)
+	perTopic, err := tx.PrepareContext(ctx, sb.String())
 	if err != nil {
 		return nil, fmt.Errorf("store: topic windows: %w", err)
 	}
-	for rows.Next() {
-		tw := affinity.TopicWindow{Formats: map[affinity.Format]int64{}, Brands: map[string]int64{}}
-		if err := rows.Scan(&tw.Topic, &tw.Mentions, &tw.Authors, &tw.Engagement, &tw.Positive, &tw.Negative); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: topic windows: %w", err)
-		}
-		out[tw.Topic] = tw
+	defer perTopic.Close()
+
+	known := make([]int64, len(affinity.Formats))
+	dest := []any{nil, nil, nil, nil, nil}
+	for i := range known {
+		dest = append(dest, &known[i])
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: topic windows: %w", err)
+	for _, topic := range topics {
+		tw := affinity.TopicWindow{Topic: topic, Formats: map[affinity.Format]int64{}, Brands: map[string]int64{}}
+		dest[0], dest[1], dest[2], dest[3], dest[4] = &tw.Mentions, &tw.Authors, &tw.Engagement, &tw.Positive, &tw.Negative
+		if err := perTopic.QueryRowContext(ctx, append(args, topic, from, to)...).Scan(dest...); err != nil {
+			return nil, fmt.Errorf("store: topic windows %q: %w", topic, err)
+		}
+		if tw.Mentions == 0 {
+			continue
+		}
+		var sum int64
+		for i, f := range affinity.Formats {
+			if known[i] > 0 {
+				tw.Formats[f] = known[i]
+			}
+			sum += known[i]
+		}
+		if sum < tw.Mentions {
+			if err := scanRows(ctx, tx, `SELECT format, COUNT(*) FROM mentions
+WHERE topic = ? AND ts >= ? AND ts < ? GROUP BY format`, []any{topic, from, to}, func(rows *sql.Rows) error {
+				var f string
+				var n int64
+				err := rows.Scan(&f, &n)
+				tw.Formats[affinity.Format(f)] = n
+				return err
+			}); err != nil {
+				return nil, fmt.Errorf("store: topic windows %q: formats: %w", topic, err)
+			}
+		}
+		out[topic] = tw
 	}
 
 	// Maps inside the TopicWindow values are shared, so filling them in place is enough.
-	if err := scanCounts(ctx, tx, `SELECT topic, format, COUNT(*) FROM mentions
-WHERE ts >= ? AND ts < ? GROUP BY topic, format`, from, to, func(topic, format string, n int64) {
-		if tw, ok := out[topic]; ok {
-			tw.Formats[affinity.Format(format)] = n
+	if err := scanRows(ctx, tx, `SELECT m.topic, b.brand, COUNT(*)
+FROM brand_mentions b JOIN mentions m ON m.post_id = b.post_id
+WHERE b.ts >= ? AND b.ts < ?
+GROUP BY m.topic, b.brand`, []any{from, to}, func(rows *sql.Rows) error {
+		var topic, brand string
+		var n int64
+		if err := rows.Scan(&topic, &brand, &n); err != nil {
+			return err
 		}
-	}); err != nil {
-		return nil, fmt.Errorf("store: topic windows: formats: %w", err)
-	}
-	if err := scanCounts(ctx, tx, `SELECT m.topic, b.brand, COUNT(*) FROM mentions m
-JOIN brand_mentions b ON b.post_id = m.post_id
-WHERE m.ts >= ? AND m.ts < ? GROUP BY m.topic, b.brand`, from, to, func(topic, brand string, n int64) {
 		if tw, ok := out[topic]; ok {
 			tw.Brands[brand] = n
 		}
+		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("store: topic windows: brands: %w", err)
 	}
 	return out, nil
 }
 
-// scanCounts runs a (text, text, count) query and hands each row to fn.
-func scanCounts(ctx context.Context, tx *sql.Tx, query string, from, to int64, fn func(a, b string, n int64)) error {
-	rows, err := tx.QueryContext(ctx, query, from, to)
+// scanRows runs query in tx and hands each row to fn.
+func scanRows(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var a, b string
-		var n int64
-		if err := rows.Scan(&a, &b, &n); err != nil {
+		if err := fn(rows); err != nil {
 			return err
 		}
-		fn(a, b, n)
 	}
 	return rows.Err()
 }

@@ -419,6 +419,7 @@ func TestTopicWindows(t *testing.T) {
 		mk("mid1", "ann", at(time.Hour), C, []string{"t1"}, []string{"acme"}, 2, -0.2),
 		mk("mid2", "", at(2*time.Hour), A, []string{"t1"}, nil, 0.25, 0),
 		mk("mid3", "", at(3*time.Hour), C, []string{"t2"}, []string{"rival"}, 0, -1),
+		mk("odd", "eve", at(4*time.Hour), "", []string{"t2"}, nil, 0, 0), // a format outside affinity.Formats still counts
 		mk("last", "bob", at(24*time.Hour-time.Second), N, []string{"t1"}, []string{"rival"}, 1, 0.1),
 		mk("to", "carl", at(24*time.Hour), N, []string{"t1", "t3"}, []string{"acme"}, 100, 1),
 	}
@@ -438,8 +439,8 @@ func TestTopicWindows(t *testing.T) {
 				"t1": {Topic: "t1", Mentions: 4, Authors: 2, Engagement: 4.75, Positive: 2, Negative: 1,
 					Formats: map[affinity.Format]int64{N: 2, C: 1, A: 1},
 					Brands:  map[string]int64{"acme": 2, "rival": 2}},
-				"t2": {Topic: "t2", Mentions: 2, Authors: 1, Engagement: 1.5, Positive: 1, Negative: 1,
-					Formats: map[affinity.Format]int64{N: 1, C: 1},
+				"t2": {Topic: "t2", Mentions: 3, Authors: 2, Engagement: 1.5, Positive: 1, Negative: 1,
+					Formats: map[affinity.Format]int64{N: 1, C: 1, "": 1},
 					Brands:  map[string]int64{"acme": 1, "rival": 2}},
 				"t4": {Topic: "t4", Mentions: 1, Authors: 1, Engagement: 1,
 					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{}},

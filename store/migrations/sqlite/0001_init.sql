@@ -39,14 +39,20 @@ CREATE TABLE mentions (
     sentiment  REAL    NOT NULL DEFAULT 0,
     PRIMARY KEY (post_id, topic)
 );
-CREATE INDEX mentions_topic_ts ON mentions (topic, ts);
-CREATE INDEX mentions_ts ON mentions (ts);
+-- Windows are read per topic over a time range and Evidence newest first by
+-- topic; carrying the aggregated columns makes the index covering, so a window
+-- reads only its own index range, never the table.
+CREATE INDEX mentions_topic_ts ON mentions (topic, ts, format, author, engagement, sentiment);
 
+-- brand_mentions carries the post's time too, so a window's brand counts start
+-- from the (usually few) brand mentions in range, not from every mention.
 CREATE TABLE brand_mentions (
     post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
     brand   TEXT    NOT NULL,
+    ts      INTEGER NOT NULL,
     PRIMARY KEY (post_id, brand)
 );
+CREATE INDEX brand_mentions_ts ON brand_mentions (ts);
 
 -- topic_totals is the durable counter behind affinity_topic_mentions_total:
 -- it only ever rises, pruning leaves it alone.
