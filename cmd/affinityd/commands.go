@@ -49,27 +49,36 @@ func seriesPerTopic(brands int) int { return 7 + 2*len(affinity.Formats) + brand
 // duration histogram's buckets, +Inf, _sum and _count.
 var seriesPerSource = 6 + len(server.FailureReasons) + 8 + 3
 
+// openOneShot prepares a daemon for a command that runs the pipeline once
+// (scan, replay): store open, configuration built, nothing scheduled.
+func openOneShot(ctx context.Context, g globalFlags, logger *slog.Logger) (*daemon, *generation, error) {
+	l, err := loadConfig(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := newDaemon(ctx, g, l, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("affinityd: %w", err)
+	}
+	gen, err := d.build(l)
+	if err != nil {
+		_ = d.close()
+		return nil, nil, fmt.Errorf("affinityd: %w", err)
+	}
+	d.gen.Store(gen)
+	return d, gen, nil
+}
+
 // runScan is `affinityd scan`: every source once, then the topic table.
 func runScan(g globalFlags, logger *slog.Logger, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := loadConfig(g)
+	d, gen, err := openOneShot(ctx, g, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	d, err := newDaemon(ctx, g, l, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "affinityd: %v\n", err)
-		return 1
-	}
 	defer d.close()
-	gen, err := d.build(l)
-	if err != nil {
-		fmt.Fprintf(stderr, "affinityd: %v\n", err)
-		return 1
-	}
-	d.gen.Store(gen)
 	d.metrics.SetSources(sourceInfos(gen.cfg))
 	failed := 0
 	d.fetchAll(ctx, func(name string, st batchStats, err error) {
@@ -162,23 +171,12 @@ type replayOptions struct {
 func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := loadConfig(g)
+	d, gen, err := openOneShot(ctx, g, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	d, err := newDaemon(ctx, g, l, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "affinityd: %v\n", err)
-		return 1
-	}
 	defer d.close()
-	gen, err := d.build(l)
-	if err != nil {
-		fmt.Fprintf(stderr, "affinityd: %v\n", err)
-		return 1
-	}
-	d.gen.Store(gen)
 	sc := config.Source{Name: o.source, Kind: "replay", Path: o.input, Format: o.format}
 	d.metrics.SetSources([]server.SourceInfo{{Name: sc.Name, Kind: sc.Kind, Format: sc.Format}})
 	src, err := collector.Kinds["replay"](sc, collector.Options{
