@@ -45,6 +45,9 @@ type Options struct {
 	Client *Client      // shared HTTP client; built from config.Collector
 	Logger *slog.Logger // already carries source=NAME
 	Now    func() time.Time
+	// Queries are what search sources ask for, built from the topics' terms
+	// and the brands' names (config "queries" picks which).
+	Queries []Query
 	// Open opens a local file named in the config (replay). Nil means os.Open.
 	Open func(name string) (io.ReadCloser, error)
 }

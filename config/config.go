@@ -65,17 +65,50 @@ type Topic struct {
 	Relationship string `yaml:"-"`
 }
 
-// Source is one place posts come from.
+// Source is one place posts come from. Which fields apply depends on Kind;
+// the README's source table lists them.
 type Source struct {
 	Name     string         `yaml:"name"` // [A-Za-z0-9_.-]+, unique
-	Kind     string         `yaml:"kind"` // feed | replay
-	URL      string         `yaml:"url"`  // feed: http(s) URL
+	Kind     string         `yaml:"kind"` // feed | replay | mastodon | hackernews | reddit | bluesky | lemmy
+	URL      string         `yaml:"url"`  // feed: the feed; API kinds: the API base (default per kind)
 	Path     string         `yaml:"path"` // replay: JSONL or feed file; relative to the config file
 	Interval model.Duration `yaml:"interval"`
-	Format   string         `yaml:"format"` // audience | community | network
+	Format   string         `yaml:"format"` // audience | community | network; API kinds default to theirs
 	// ShiftToNow moves a replay's timestamps so its newest post is "now":
 	// demo data stays inside the scoring window whatever the date.
 	ShiftToNow bool `yaml:"shift_to_now"`
+
+	// Preset fills URL and Format of a feed from a short form:
+	// youtube:CHANNEL_ID, google-news:QUERY, subreddit:NAME, mastodon-tag:HOST/TAG, hnrss:QUERY.
+	Preset string `yaml:"preset"`
+	// Lookback bounds how far back the first fetch of a search source reaches; default 7d.
+	Lookback model.Duration `yaml:"lookback"`
+	// Queries says what search sources ask for: "topics", "brands" or "all" (default).
+	Queries string `yaml:"queries"`
+	// Instances are the servers a mastodon or lemmy source reads (https URLs).
+	Instances []string `yaml:"instances"`
+	// Tags are the hashtags a mastodon source follows; empty: derived from the topics' terms.
+	Tags []string `yaml:"tags"`
+	// Subreddits a reddit source lists (r/NAME/new); empty: search only.
+	Subreddits []string `yaml:"subreddits"`
+	// Token is a bearer token (mastodon, optional).
+	Token Secret `yaml:"token"`
+	// ClientID and ClientSecret are a reddit app's OAuth credentials (client credentials grant).
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// Identifier (handle or DID) and AppPassword sign a bluesky source in.
+	Identifier  string `yaml:"identifier"`
+	AppPassword Secret `yaml:"app_password"`
+	// Jetstream is the WebSocket URL a bluesky source without credentials streams from.
+	Jetstream string `yaml:"jetstream"`
+}
+
+// Secret names where a credential is read from: an environment variable or a
+// file. The configuration never holds the secret itself, so it can be shared
+// and logged.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"` // relative to the config file
 }
 
 // Scoring configures the affinity score; see the README for the formula.

@@ -208,7 +208,9 @@ func (m *Metrics) Sources() []SourceStatus {
 func (m *Metrics) ObserveAnalysis(d time.Duration) { m.analysisDuration.Observe(d.Seconds()) }
 
 // ScoringSucceeded records a finished scoring pass.
-func (m *Metrics) ScoringSucceeded(t time.Time) { m.scoringLastSuccess.Set(float64(t.UnixNano()) / 1e9) }
+func (m *Metrics) ScoringSucceeded(t time.Time) {
+	m.scoringLastSuccess.Set(float64(t.UnixNano()) / 1e9)
+}
 
 // ConfigLoaded records a configuration load or reload attempt.
 func (m *Metrics) ConfigLoaded(ok bool, t time.Time) {
