@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/affinityd/affinityd/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +69,29 @@ func TestReload(t *testing.T) {
 	value(t, fams, "affinity_topic_score", map[string]string{"topic": "kernel"})
 	if d.gen.Load().cfg.Sources[0].Name != "blog2" {
 		t.Errorf("running config changed by a refused reload")
+	}
+}
+
+func TestQueriesFor(t *testing.T) {
+	cfg, _, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := queriesFor(cfg, config.Source{Queries: "all"})
+	if len(all) != len(cfg.Topics())+len(cfg.Brands()) {
+		t.Fatalf("all: %d queries, want %d", len(all), len(cfg.Topics())+len(cfg.Brands()))
+	}
+	if all[0].Key != "topic:customer-service" || all[0].Search() != `"customer service" OR "support hotline" OR "customer support" OR "help desk"` {
+		t.Errorf("first topic query = %s %q", all[0].Key, all[0].Search())
+	}
+	own := all[len(cfg.Topics())]
+	if own.Key != "brand:Acme Bank" || own.Search() != `"Acme Bank" OR Acme OR acmebank` {
+		t.Errorf("own brand query = %s %q (handles as words, case duplicates dropped)", own.Key, own.Search())
+	}
+	if n := len(queriesFor(cfg, config.Source{Queries: "topics"})); n != len(cfg.Topics()) {
+		t.Errorf("topics only: %d", n)
+	}
+	if n := len(queriesFor(cfg, config.Source{Queries: "brands"})); n != len(cfg.Brands()) {
+		t.Errorf("brands only: %d", n)
 	}
 }

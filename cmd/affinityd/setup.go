@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/affinityd/affinityd/collector"
@@ -73,10 +74,11 @@ func buildSources(l loaded, client *collector.Client, logger *slog.Logger, now f
 			return nil, fmt.Errorf("source %q: unknown kind %q", sc.Name, sc.Kind)
 		}
 		src, err := newSource(sc, collector.Options{
-			Client: client,
-			Logger: logger.With("source", sc.Name),
-			Now:    now,
-			Open:   l.open,
+			Client:  client,
+			Logger:  logger.With("source", sc.Name),
+			Now:     now,
+			Open:    l.open,
+			Queries: queriesFor(l.cfg, sc),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
@@ -88,4 +90,44 @@ func buildSources(l loaded, client *collector.Client, logger *slog.Logger, now f
 
 func newClient(cfg *config.Config) *collector.Client {
 	return collector.NewClient(cfg.Collector, version.Version)
+}
+
+// queriesFor builds what a search source asks its platform for: each topic's
+// terms and synonyms, and each brand's name and aliases, as the source's
+// "queries" setting selects (default: both, so share of voice has data).
+func queriesFor(cfg *config.Config, sc config.Source) []collector.Query {
+	var qs []collector.Query
+	if sc.Queries != "brands" {
+		for _, t := range cfg.Topics() {
+			terms := append(append([]string{}, t.Terms...), t.Synonyms...)
+			qs = append(qs, collector.Query{Key: "topic:" + t.Name, Terms: terms})
+		}
+	}
+	if sc.Queries != "topics" {
+		for _, b := range cfg.Brands() {
+			terms := []string{b.Name}
+			for _, a := range b.Aliases {
+				// Handles and hashtags are searched as words; platforms match them that way.
+				if a = strings.TrimLeft(a, "@#"); a != "" {
+					terms = append(terms, a)
+				}
+			}
+			qs = append(qs, collector.Query{Key: "brand:" + b.Name, Terms: dedupeFold(terms)})
+		}
+	}
+	return qs
+}
+
+// dedupeFold drops terms that differ only in case.
+func dedupeFold(terms []string) []string {
+	seen := map[string]bool{}
+	out := terms[:0]
+	for _, t := range terms {
+		k := strings.ToLower(t)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, t)
+		}
+	}
+	return out
 }
