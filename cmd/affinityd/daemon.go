@@ -160,10 +160,14 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 		_, err := s.NewJob(gocron.DurationRandomJob(interval-interval/10, interval+interval/10),
 			gocron.NewTask(func() {
 				st, _ := d.pipeline.runSource(ctx, src, gen.analyzer, interval) // logged and counted inside
-				d.recordNextRun(s, src.Name())
-				if st.New > 0 {
-					d.requestScore()
-				}
+				// Asking the scheduler from inside its own job waits on its
+				// loop; ask from outside so the job ends now.
+				go func() {
+					d.recordNextRun(s, src.Name())
+					if st.New > 0 {
+						d.requestScore()
+					}
+				}()
 			}),
 			gocron.WithName("source:"+src.Name()),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
