@@ -74,6 +74,19 @@ type Analysis struct {
 	Brands     []string // names of the configured brands (own and competitors) it mentions
 	Sentiment  float64  // in [-1, 1]; 0 is neutral
 	Engagement float64  // normalized engagement, see analysis.EngagementScore
+	// Terms are the normalized candidate terms of a post that matched a topic
+	// (empty for posts that matched none: extraction is spent where it counts).
+	Terms []string
+	// Organisations are organisation-like names in a matched post that are not
+	// configured brands: who else occupies the topic.
+	Organisations []string
+}
+
+// TermCount is a term and how often it occurred, with its score where one applies.
+type TermCount struct {
+	Term  string  `json:"term"`
+	Count int64   `json:"count"`
+	Score float64 `json:"score,omitempty"`
 }
 
 // AnalyzedPost is a post with what analysis found in it.

@@ -42,6 +42,9 @@ type TopicScore struct {
 	// ShareOfVoice maps every configured brand to its share of brand mentions
 	// in posts matching the topic; 0 for all when no brand is mentioned.
 	ShareOfVoice map[string]float64
+	// UnconfiguredOrganisations counts organisations co-mentioned with the
+	// topic in the window that are not configured brands (names: the API).
+	UnconfiguredOrganisations int64
 	// Leader is the brand with the highest share of voice, "" when none.
 	Leader string
 }

@@ -17,7 +17,8 @@ import (
 // Analyzer runs the analysis stages for one config. It is immutable and safe
 // for concurrent use; on reload build a new one and swap it whole.
 type Analyzer struct {
-	matcher *Matcher
+	matcher   *Matcher
+	sentiment *Sentiment
 }
 
 // New compiles cfg's topics and brands into an Analyzer.
@@ -26,20 +27,27 @@ func New(cfg *config.Config) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Analyzer{matcher: m}, nil
+	return &Analyzer{matcher: m, sentiment: DefaultSentiment()}, nil
 }
 
 // Analyze finds the topics and brands in a post's title and text and scores
-// its engagement. Sentiment is left 0 for the sentiment stage.
+// its engagement and sentiment; for a post that matches a topic it also
+// extracts terms and unconfigured organisations (see postTerms).
 func (a *Analyzer) Analyze(p affinity.Post) affinity.Analysis {
-	tokens := Tokenize(Normalize(p.Title))
-	tokens = append(tokens, Tokenize(Normalize(p.Text))...)
+	title, text := Normalize(p.Title), Normalize(p.Text)
+	tokens := Tokenize(title)
+	tokens = append(tokens, Tokenize(text)...)
 	topics, brands := a.matcher.Match(tokens, p.Language)
-	return affinity.Analysis{
+	an := affinity.Analysis{
 		Topics:     topics,
 		Brands:     brands,
 		Engagement: EngagementScore(p.Engagement),
+		Sentiment:  a.sentiment.Score(title + "\n" + text),
 	}
+	if len(topics) > 0 { // tagging is the costly stage: spent only where a topic counts it
+		an.Terms, an.Organisations = a.postTerms(title, text, p.Language)
+	}
+	return an
 }
 
 // AnalyzeBatch analyzes posts on up to GOMAXPROCS goroutines and returns the

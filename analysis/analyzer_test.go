@@ -28,6 +28,9 @@ func TestAnalyze(t *testing.T) {
 		Topics:     []string{"customer-service"}, // the phrase runs from title into text
 		Brands:     []string{"Acme", "BrandK"},   // the script's BrandK is dropped, the handle counts
 		Engagement: math.Log(1 + 3 + 2 + 2),
+		// A matched post gets terms; the title ends a sentence, so the
+		// topic phrase across it is two terms, and the brand is no term.
+		Terms: []string{"custom|customer", "servic|service", "ask|ask"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Analyze = %+v, want %+v", got, want)

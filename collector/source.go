@@ -57,6 +57,11 @@ type NewFunc func(cfg config.Source, opts Options) (Source, error)
 
 // Kinds maps each source kind to its constructor: one explicit map, no init magic.
 var Kinds = map[string]NewFunc{
-	"feed":   newFeed,
-	"replay": newReplay,
+	"feed":       newFeed,
+	"replay":     newReplay,
+	"mastodon":   newMastodon,
+	"lemmy":      newLemmy,
+	"hackernews": newHackerNews,
+	"reddit":     newReddit,
+	"bluesky":    newBluesky,
 }

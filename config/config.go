@@ -81,25 +81,32 @@ type Source struct {
 	// Preset fills URL and Format of a feed from a short form:
 	// youtube:CHANNEL_ID, google-news:QUERY, subreddit:NAME, mastodon-tag:HOST/TAG, hnrss:QUERY.
 	Preset string `yaml:"preset"`
-	// Lookback bounds how far back the first fetch of a search source reaches; default 7d.
+	// Lookback bounds how far back the first fetch of a search source reaches;
+	// default 7d, at most 90d.
 	Lookback model.Duration `yaml:"lookback"`
 	// Queries says what search sources ask for: "topics", "brands" or "all" (default).
 	Queries string `yaml:"queries"`
 	// Instances are the servers a mastodon or lemmy source reads (https URLs).
 	Instances []string `yaml:"instances"`
-	// Tags are the hashtags a mastodon source follows; empty: derived from the topics' terms.
+	// Tags are the hashtags a mastodon source follows, without "#"; empty:
+	// derived from the topics' terms.
 	Tags []string `yaml:"tags"`
-	// Subreddits a reddit source lists (r/NAME/new); empty: search only.
+	// Subreddits a reddit source lists (r/NAME/new), "r/" optional and
+	// dropped at load; empty: search only.
 	Subreddits []string `yaml:"subreddits"`
 	// Token is a bearer token (mastodon, optional).
 	Token Secret `yaml:"token"`
-	// ClientID and ClientSecret are a reddit app's OAuth credentials (client credentials grant).
+	// ClientID and ClientSecret are a reddit app's OAuth credentials (client
+	// credentials grant); both or neither. Without them the source reads
+	// anonymously: allowed, but 10 requests/min and often refused from servers.
 	ClientID     string `yaml:"client_id"`
 	ClientSecret Secret `yaml:"client_secret"`
-	// Identifier (handle or DID) and AppPassword sign a bluesky source in.
+	// Identifier (handle, DID or e-mail) and AppPassword sign a bluesky source
+	// in to search; both or neither. Without them it streams from Jetstream.
 	Identifier  string `yaml:"identifier"`
 	AppPassword Secret `yaml:"app_password"`
-	// Jetstream is the WebSocket URL a bluesky source without credentials streams from.
+	// Jetstream is the WebSocket URL a bluesky source without credentials
+	// streams from (default DefaultJetstream); not used with credentials.
 	Jetstream string `yaml:"jetstream"`
 }
 

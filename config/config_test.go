@@ -200,6 +200,12 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 // Each invalid file holds one mistake; the whole message is the contract.
 func TestLoadInvalid(t *testing.T) {
 	const relTypes = "(one of personal-assistance, dedicated-personal-assistance, self-service, automated-services, communities, co-creation)"
+	const (
+		presets     = "youtube:CHANNEL_ID, google-news:QUERY, subreddit:NAME, mastodon-tag:HOST/TAG, hnrss:QUERY"
+		instance    = "must be an absolute https (or http) URL with a host and no path, like "
+		redditPair  = "(set both for OAuth, or neither for anonymous reads: 10 requests/min, often refused from servers)"
+		blueskyPair = "(set both to search, or neither to stream from jetstream)"
+	)
 	tests := []struct {
 		file string
 		want string
@@ -251,17 +257,52 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-no-sources.yml", `2: sources: at least one source required`},
 		{"invalid-source-name.yml", `11: sources[0].name: invalid name "news/feed" (must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$)`},
 		{"invalid-source-name-duplicate.yml", `15: sources[1].name: duplicate source name "news" (first defined at line 11)`},
-		{"invalid-source-kind.yml", `12: sources[0].kind: unknown kind "rss" (one of feed, replay)`},
-		{"invalid-source-kind-missing.yml", `11: sources[0].kind: required (one of feed, replay)`},
-		{"invalid-feed-url-missing.yml", `11: sources[0].url: required for kind feed`},
+		{"invalid-source-kind.yml", `12: sources[0].kind: unknown kind "rss" (one of feed, replay, mastodon, hackernews, reddit, bluesky, lemmy)`},
+		{"invalid-source-kind-missing.yml", `11: sources[0].kind: required (one of feed, replay, mastodon, hackernews, reddit, bluesky, lemmy)`},
+		{"invalid-feed-url-missing.yml", `11: sources[0].url: required for kind feed (or set preset)`},
 		{"invalid-feed-url.yml", `13: sources[0].url: invalid URL "news.example.com/feed.xml": must be an absolute http or https URL with a host`},
 		{"invalid-feed-url-scheme.yml", `13: sources[0].url: invalid URL "ftp://news.example.com/feed.xml": must be an absolute http or https URL with a host`},
-		{"invalid-feed-path.yml", `15: sources[0].path: not allowed for kind feed (path is for replay sources)`},
+		{"invalid-feed-path.yml", `15: sources[0].path: not used by kind "feed"`},
 		{"invalid-replay-path-missing.yml", `15: sources[1].path: required for kind replay`},
-		{"invalid-replay-url.yml", `18: sources[1].url: not allowed for kind replay (url is for feed sources)`},
+		{"invalid-replay-url.yml", `18: sources[1].url: not used by kind "replay"`},
 		{"invalid-format-missing.yml", `11: sources[0].format: required for kind feed (one of audience, community, network)`},
 		{"invalid-format.yml", `14: sources[0].format: unknown format "blog" (one of audience, community, network)`},
 		{"invalid-interval.yml", `15: sources[0].interval: must be at least 1s, got 500ms`},
+		{"invalid-source-unused-field.yml", `20: sources[2].subreddits: not used by kind "mastodon"`},
+		{"invalid-preset-kind.yml", `13: sources[0].preset: not used by kind "hackernews"`},
+		{"invalid-api-url.yml", `13: sources[0].url: invalid URL "hn.algolia.com": must be an absolute http or https URL with a host`},
+		{"invalid-api-url-empty.yml", `13: sources[0].url: must not be empty (leave it out for the default, https://hn.algolia.com)`},
+		{"invalid-queries.yml", `13: sources[0].queries: unknown queries "competitors" (one of topics, brands, all)`},
+		{"invalid-lookback-zero.yml", `14: sources[0].lookback: must be > 0, got 0s`},
+		{"invalid-lookback-too-long.yml", `13: sources[0].lookback: must be at most 90d, got 180d`},
+
+		// Feed presets.
+		{"invalid-preset-unknown.yml", `13: sources[0].preset: unknown preset "vimeo:acme" (one of ` + presets + `)`},
+		{"invalid-preset-malformed.yml", `13: sources[0].preset: invalid preset "youtube:@acmebank": CHANNEL_ID is the 24-character ID starting with UC (not a @handle) (presets: ` + presets + `)`},
+		{"invalid-preset-with-url.yml", `13: sources[0].preset: set either preset or url, not both`},
+
+		// Mastodon and Lemmy.
+		{"invalid-mastodon-instances-missing.yml", `11: sources[0].instances: at least one instance required for kind mastodon (like https://mastodon.social)`},
+		{"invalid-instance-url.yml", `13: sources[0].instances[0]: invalid instance "mastodon.social": ` + instance + `https://mastodon.social`},
+		{"invalid-instance-path.yml", `15: sources[0].instances[1]: invalid instance "https://lemmy.ml/c/technology": ` + instance + `https://lemmy.world`},
+		{"invalid-instance-credentials.yml", `13: sources[0].instances[0]: invalid instance "https://bot:xxxxx@mastodon.social": ` + instance + `https://mastodon.social`},
+		{"invalid-mastodon-tag-hash.yml", `14: sources[0].tags[0]: invalid tag "#fintech": write it without "#"`},
+		{"invalid-mastodon-tag.yml", `14: sources[0].tags[1]: invalid tag "open-banking" (must match ^[\p{L}\p{N}_]+$)`},
+
+		// Reddit and Bluesky.
+		{"invalid-subreddit.yml", `13: sources[0].subreddits[1]: invalid subreddit "personal finance" (must match ^[A-Za-z0-9_]{2,21}$, with or without "r/")`},
+		{"invalid-reddit-client-id-alone.yml", `13: sources[0].client_id: requires client_secret ` + redditPair},
+		{"invalid-reddit-client-secret-alone.yml", `13: sources[0].client_secret: requires client_id ` + redditPair},
+		{"invalid-bluesky-identifier-alone.yml", `13: sources[0].identifier: requires app_password ` + blueskyPair},
+		{"invalid-bluesky-app-password-alone.yml", `13: sources[0].app_password: requires identifier ` + blueskyPair},
+		{"invalid-bluesky-jetstream-with-identifier.yml", `15: sources[0].jetstream: not used when identifier is set (a signed-in bluesky source searches instead)`},
+		{"invalid-bluesky-jetstream-url.yml", `13: sources[0].jetstream: invalid URL "https://jetstream2.us-east.bsky.network/subscribe": must be an absolute wss (or ws) URL with a host`},
+
+		// Secrets: where they are, never what they are.
+		{"invalid-secret-both.yml", `16: sources[1].token: set either env or file, not both`},
+		{"invalid-secret-empty.yml", `14: sources[0].token: set env (a variable name) or file (a path); the secret itself never goes in the config`},
+		{"invalid-secret-env-name.yml", `14: sources[0].token.env: invalid environment variable name (must match ^[A-Za-z_][A-Za-z0-9_]*$)`},
+		{"invalid-secret-plain.yml", `14: sources[0].token: expected a mapping with env or file, got a plain value; the secret itself never goes in the config`},
 
 		// Scoring, store, collector.
 		{"invalid-scoring-window.yml", `16: scoring.window: must be > 0, got 0s`},

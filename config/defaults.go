@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,6 +18,45 @@ var (
 	DefaultFeedInterval = model.Duration(15 * time.Minute)
 	// DefaultReplayInterval is how often a replay source is re-read.
 	DefaultReplayInterval = model.Duration(time.Hour)
+
+	// DefaultIntervals is how often a source of each kind is fetched. The
+	// API kinds are polled no faster than their rate limits allow for a few
+	// queries per topic.
+	DefaultIntervals = map[string]model.Duration{
+		"feed":       DefaultFeedInterval,
+		"replay":     DefaultReplayInterval,
+		"mastodon":   model.Duration(5 * time.Minute),
+		"hackernews": model.Duration(10 * time.Minute),
+		"reddit":     model.Duration(10 * time.Minute),
+		"bluesky":    model.Duration(5 * time.Minute),
+		"lemmy":      DefaultFeedInterval,
+	}
+	// DefaultFormats is the usage format of each API kind; a source may
+	// override it. Feeds declare theirs (or take their preset's); replay
+	// files carry their own.
+	DefaultFormats = map[string]string{
+		"mastodon":   "network",
+		"bluesky":    "network",
+		"hackernews": "community",
+		"reddit":     "community",
+		"lemmy":      "community",
+	}
+	// DefaultURLs is the API base of the kinds that have one well-known
+	// server (mastodon and lemmy name theirs under instances).
+	DefaultURLs = map[string]string{
+		"hackernews": "https://hn.algolia.com",
+		"reddit":     "https://oauth.reddit.com",
+		"bluesky":    "https://bsky.social",
+	}
+	// DefaultJetstream is where a bluesky source without credentials
+	// streams posts from.
+	DefaultJetstream = "wss://jetstream2.us-east.bsky.network/subscribe"
+	// DefaultLookback bounds the first fetch of a search source.
+	DefaultLookback = model.Duration(7 * 24 * time.Hour)
+	// MaxLookback is the longest look-back a search source accepts.
+	MaxLookback = model.Duration(90 * 24 * time.Hour)
+	// DefaultQueries: search sources ask for topics and brands.
+	DefaultQueries = "all"
 
 	// DefaultScoring is the scoring block when left out. A weights block in
 	// the file replaces DefaultScoring.Weights whole: a weight it leaves out
@@ -71,13 +111,7 @@ func applyDefaults(c *Config, isSet func(path string) bool) {
 	}
 
 	for i := range c.Sources {
-		s := &c.Sources[i]
-		def("sources["+strconv.Itoa(i)+"].interval", func() {
-			s.Interval = DefaultFeedInterval
-			if s.Kind == "replay" {
-				s.Interval = DefaultReplayInterval
-			}
-		})
+		sourceDefaults(&c.Sources[i], "sources["+strconv.Itoa(i)+"]", def)
 	}
 
 	sc, ds := &c.Scoring, DefaultScoring
@@ -100,4 +134,28 @@ func applyDefaults(c *Config, isSet func(path string) bool) {
 	def("collector.connect_timeout", func() { co.ConnectTimeout = dc.ConnectTimeout })
 	def("collector.max_body_size", func() { co.MaxBodySize = dc.MaxBodySize })
 	def("collector.max_concurrent_fetches", func() { co.MaxConcurrentFetches = dc.MaxConcurrentFetches })
+}
+
+// sourceDefaults fills a source's defaults for its kind; fields its kind
+// does not use stay empty, so validation can tell they were not written.
+func sourceDefaults(s *Source, field string, def func(path string, apply func())) {
+	def(field+".interval", func() {
+		s.Interval = DefaultFeedInterval // also for an unknown kind, which validation reports
+		if d, ok := DefaultIntervals[s.Kind]; ok {
+			s.Interval = d
+		}
+	})
+	if f, ok := DefaultFormats[s.Kind]; ok {
+		def(field+".format", func() { s.Format = f })
+	}
+	if u, ok := DefaultURLs[s.Kind]; ok {
+		def(field+".url", func() { s.URL = u })
+	}
+	if slices.Contains(searchKinds, s.Kind) {
+		def(field+".lookback", func() { s.Lookback = DefaultLookback })
+		def(field+".queries", func() { s.Queries = DefaultQueries })
+	}
+	if s.Kind == "bluesky" && s.Identifier == "" {
+		def(field+".jetstream", func() { s.Jetstream = DefaultJetstream })
+	}
 }

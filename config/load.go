@@ -61,6 +61,7 @@ func parse(data []byte, file string, anchorPaths bool) (*Config, error) {
 	cfg.File = file
 	applyDefaults(cfg, d.isSet)
 	v := &validator{file: file, lines: d.lines}
+	v.expand(cfg)
 	v.validate(cfg)
 	if len(v.errs) > 0 {
 		return nil, joinErrors(v.errs)
@@ -70,8 +71,8 @@ func parse(data []byte, file string, anchorPaths bool) (*Config, error) {
 }
 
 // resolve fills what is derived from a valid config: each topic's
-// relationship and replay paths anchored at the config file, so the daemon
-// finds its files whatever its working directory.
+// relationship, and replay paths and secret files anchored at the config
+// file, so the daemon finds its files whatever its working directory.
 func (c *Config) resolve(anchorPaths bool) {
 	for i := range c.Relationships {
 		r := &c.Relationships[i]
@@ -83,11 +84,19 @@ func (c *Config) resolve(anchorPaths bool) {
 		return
 	}
 	dir := filepath.Dir(c.File)
+	anchor := func(path *string) {
+		if *path != "" && !filepath.IsAbs(*path) {
+			*path = filepath.Join(dir, *path)
+		}
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.Kind == "replay" && s.Path != "" && !filepath.IsAbs(s.Path) {
-			s.Path = filepath.Join(dir, s.Path)
+		if s.Kind == "replay" {
+			anchor(&s.Path)
 		}
+		anchor(&s.Token.File)
+		anchor(&s.ClientSecret.File)
+		anchor(&s.AppPassword.File)
 	}
 }
 
@@ -202,6 +211,7 @@ func (d *decoder) isSet(path string) bool {
 var (
 	durationType = reflect.TypeFor[model.Duration]()
 	bytesType    = reflect.TypeFor[Bytes]()
+	secretType   = reflect.TypeFor[Secret]()
 )
 
 // value decodes n into v; field is v's path.
@@ -230,6 +240,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
+		if v.Type() == secretType {
+			// Never echo what is here: it is likely the secret itself.
+			d.errorf(n.Line, field, "expected a mapping with env or file, got a %s; the secret itself never goes in the config",
+				map[bool]string{true: "list", false: "plain value"}[n.Kind == yaml.SequenceNode])
+			return
+		}
 		d.errorf(n.Line, field, "expected a mapping, got %s", describe(n))
 		return
 	}

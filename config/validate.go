@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,7 +15,15 @@ import (
 
 // SourceKinds are the source kinds the config accepts; the collector has one
 // fetcher for each.
-var SourceKinds = []string{"feed", "replay"}
+var SourceKinds = []string{"feed", "replay", "mastodon", "hackernews", "reddit", "bluesky", "lemmy"}
+
+// searchKinds are the kinds that ask a platform's API for the topics' and
+// brands' terms: they take lookback and queries.
+var searchKinds = []string{"mastodon", "hackernews", "reddit", "bluesky", "lemmy"}
+
+// SourceQueries are the values of a search source's queries: what it asks
+// the platform for.
+var SourceQueries = []string{"topics", "brands", "all"}
 
 // StoreDrivers are the supported store drivers (PostgreSQL comes later).
 var StoreDrivers = []string{"sqlite"}
@@ -26,6 +35,12 @@ var (
 	// languageRe is a BCP 47 primary language subtag with an optional
 	// region (en, de, pt-BR, es-419): what language detectors return.
 	languageRe = regexp.MustCompile(`^[a-z]{2,3}(-([A-Z]{2}|[0-9]{3}))?$`)
+	// tagRe is a Mastodon hashtag without its "#".
+	tagRe = regexp.MustCompile(`^[\p{L}\p{N}_]+$`)
+	// subredditRe is a subreddit name without "r/".
+	subredditRe = regexp.MustCompile(`^[A-Za-z0-9_]{2,21}$`)
+	// envRe is a portable environment variable name.
+	envRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // validator checks a decoded, defaulted Config and collects every problem,
@@ -211,30 +226,14 @@ func (v *validator) sources(sources []Source) {
 				names[s.Name] = field + ".name"
 			}
 		}
-		switch s.Kind {
-		case "feed":
-			if s.URL == "" {
-				v.errorf(field+".url", "required for kind feed")
-			} else if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				v.errorf(field+".url", "invalid URL %q: must be an absolute http or https URL with a host", s.URL)
-			}
-			if s.Path != "" {
-				v.errorf(field+".path", "not allowed for kind feed (path is for replay sources)")
-			}
-			if s.Format == "" {
-				v.errorf(field+".format", "required for kind feed (one of %s)", list(Formats))
-			}
-		case "replay":
-			if s.Path == "" {
-				v.errorf(field+".path", "required for kind replay")
-			}
-			if s.URL != "" {
-				v.errorf(field+".url", "not allowed for kind replay (url is for feed sources)")
-			}
-		case "":
+		switch {
+		case s.Kind == "":
 			v.errorf(field+".kind", "required (one of %s)", list(SourceKinds))
-		default:
+		case !slices.Contains(SourceKinds, s.Kind):
 			v.errorf(field+".kind", "unknown kind %q (one of %s)", s.Kind, list(SourceKinds))
+		default:
+			v.unused(s.Kind, field)
+			v.source(s, field)
 		}
 		if s.Format != "" && !slices.Contains(Formats, s.Format) {
 			v.errorf(field+".format", "unknown format %q (one of %s)", s.Format, list(Formats))
@@ -243,6 +242,201 @@ func (v *validator) sources(sources []Source) {
 			v.errorf(field+".interval", "must be at least 1s, got %s", s.Interval)
 		}
 	}
+}
+
+// sourceFieldKinds names, for each source key that only some kinds use,
+// the kinds that use it; name, kind, interval and format apply to all.
+var sourceFieldKinds = map[string][]string{
+	"url":           {"feed", "hackernews", "reddit", "bluesky"},
+	"path":          {"replay"},
+	"shift_to_now":  {"replay"},
+	"preset":        {"feed"},
+	"lookback":      searchKinds,
+	"queries":       searchKinds,
+	"instances":     {"mastodon", "lemmy"},
+	"tags":          {"mastodon"},
+	"subreddits":    {"reddit"},
+	"token":         {"mastodon"},
+	"client_id":     {"reddit"},
+	"client_secret": {"reddit"},
+	"identifier":    {"bluesky"},
+	"app_password":  {"bluesky"},
+	"jetstream":     {"bluesky"},
+}
+
+// sourceKeys are Source's yaml keys in declaration order, so errors on one
+// line come in the order the struct documents them.
+var _, sourceKeys = fieldsOf(reflect.TypeFor[Source]())
+
+// unused rejects every key the file gives that kind does not read: a
+// setting that silently does nothing is worse than an error.
+func (v *validator) unused(kind, field string) {
+	for _, key := range sourceKeys {
+		kinds, limited := sourceFieldKinds[key]
+		if limited && !slices.Contains(kinds, kind) && v.given(field+"."+key) {
+			v.errorf(field+"."+key, "not used by kind %q", kind)
+		}
+	}
+}
+
+// given reports whether the file has a key (or list item) at path.
+func (v *validator) given(path string) bool {
+	_, ok := v.lines[path]
+	return ok
+}
+
+// source checks the fields of a source's (known) kind.
+func (v *validator) source(s Source, field string) {
+	switch s.Kind {
+	case "feed":
+		// With a preset (valid or already reported) the URL and format
+		// come from it.
+		if !v.given(field + ".preset") {
+			if s.URL == "" {
+				v.errorf(field+".url", "required for kind feed (or set preset)")
+			}
+			if s.Format == "" {
+				v.errorf(field+".format", "required for kind feed (one of %s)", list(Formats))
+			}
+		}
+		if s.URL != "" {
+			v.httpURL(s.URL, field+".url")
+		}
+	case "replay":
+		if s.Path == "" {
+			v.errorf(field+".path", "required for kind replay")
+		}
+	case "mastodon":
+		v.instances(s, field)
+		for i, t := range s.Tags {
+			tf := fmt.Sprintf("%s.tags[%d]", field, i)
+			switch {
+			case strings.HasPrefix(t, "#"):
+				v.errorf(tf, `invalid tag %q: write it without "#"`, t)
+			case !tagRe.MatchString(t):
+				v.errorf(tf, "invalid tag %q (must match %s)", t, tagRe)
+			}
+		}
+		v.secret(s.Token, field+".token")
+		v.search(s, field)
+	case "hackernews":
+		v.apiURL(s, field)
+		v.search(s, field)
+	case "reddit":
+		v.apiURL(s, field)
+		for i, sub := range s.Subreddits {
+			if !subredditRe.MatchString(sub) {
+				v.errorf(fmt.Sprintf("%s.subreddits[%d]", field, i), `invalid subreddit %q (must match %s, with or without "r/")`, sub, subredditRe)
+			}
+		}
+		v.pair(s.ClientID != "", field+".client_id", v.given(field+".client_secret"), field+".client_secret",
+			"set both for OAuth, or neither for anonymous reads: 10 requests/min, often refused from servers")
+		v.secret(s.ClientSecret, field+".client_secret")
+		v.search(s, field)
+	case "bluesky":
+		v.apiURL(s, field)
+		v.pair(s.Identifier != "", field+".identifier", v.given(field+".app_password"), field+".app_password",
+			"set both to search, or neither to stream from jetstream")
+		v.secret(s.AppPassword, field+".app_password")
+		switch {
+		case s.Identifier != "" && v.given(field+".jetstream"):
+			v.errorf(field+".jetstream", "not used when identifier is set (a signed-in bluesky source searches instead)")
+		case s.Identifier == "":
+			if u, err := url.Parse(s.Jetstream); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Hostname() == "" || u.User != nil {
+				v.errorf(field+".jetstream", "invalid URL %q: must be an absolute wss (or ws) URL with a host", redact(s.Jetstream))
+			}
+		}
+		v.search(s, field)
+	case "lemmy":
+		v.instances(s, field)
+		v.search(s, field)
+	}
+}
+
+// httpURL checks a feed URL or an API base.
+func (v *validator) httpURL(raw, field string) {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf(field, "invalid URL %q: must be an absolute http or https URL with a host", redact(raw))
+	}
+}
+
+// apiURL checks the API base of a kind that has a default one.
+func (v *validator) apiURL(s Source, field string) {
+	if s.URL == "" {
+		v.errorf(field+".url", "must not be empty (leave it out for the default, %s)", DefaultURLs[s.Kind])
+		return
+	}
+	v.httpURL(s.URL, field+".url")
+}
+
+// instances checks the servers of a mastodon or lemmy source: base URLs the
+// collector appends API paths to.
+func (v *validator) instances(s Source, field string) {
+	example := instanceExamples[s.Kind]
+	if len(s.Instances) == 0 {
+		v.errorf(field+".instances", "at least one instance required for kind %s (like %s)", s.Kind, example)
+	}
+	for i, raw := range s.Instances {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			v.errorf(fmt.Sprintf("%s.instances[%d]", field, i),
+				"invalid instance %q: must be an absolute https (or http) URL with a host and no path, like %s", redact(raw), example)
+		}
+	}
+}
+
+var instanceExamples = map[string]string{"mastodon": "https://mastodon.social", "lemmy": "https://lemmy.world"}
+
+// pair checks two fields that go together: each given one needs the other.
+func (v *validator) pair(hasA bool, a string, hasB bool, b, hint string) {
+	key := func(field string) string { return field[strings.LastIndex(field, ".")+1:] }
+	switch {
+	case hasA && !hasB:
+		v.errorf(a, "requires %s (%s)", key(b), hint)
+	case hasB && !hasA:
+		v.errorf(b, "requires %s (%s)", key(a), hint)
+	}
+}
+
+// secret checks a Secret the file gives at field. It names where the
+// secret is read from; the value is never read here (the file may appear
+// after the config is loaded) and never printed.
+func (v *validator) secret(sec Secret, field string) {
+	if !v.given(field) {
+		return
+	}
+	env, file := sec.Env, sec.File
+	switch {
+	case env != "" && file != "":
+		v.errorf(field, "set either env or file, not both")
+	case env == "" && file == "":
+		v.errorf(field, "set env (a variable name) or file (a path); the secret itself never goes in the config")
+	case env != "" && !envRe.MatchString(env):
+		// Not quoted: a secret pasted here by mistake stays out of the logs.
+		v.errorf(field+".env", "invalid environment variable name (must match %s)", envRe)
+	}
+}
+
+// search checks the fields every search kind shares.
+func (v *validator) search(s Source, field string) {
+	if !slices.Contains(SourceQueries, s.Queries) {
+		v.errorf(field+".queries", "unknown queries %q (one of %s)", s.Queries, list(SourceQueries))
+	}
+	switch {
+	case s.Lookback <= 0:
+		v.errorf(field+".lookback", "must be > 0, got %s", s.Lookback)
+	case s.Lookback > MaxLookback:
+		v.errorf(field+".lookback", "must be at most %dd, got %s", time.Duration(MaxLookback)/(24*time.Hour), s.Lookback)
+	}
+}
+
+// redact hides the password of a URL with credentials in messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
 }
 
 func (v *validator) scoring(s Scoring) {

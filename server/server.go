@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"time"
@@ -28,6 +26,15 @@ type Options struct {
 	// Reload asks for a configuration reload and waits for its result; nil disables POST /-/reload.
 	Reload func() error
 	Logger *slog.Logger
+
+	// History feeds the status page's sparklines; nil draws none.
+	History *History
+	// Scoring tells the topic page how the score adds up; nil shows the
+	// components without weights.
+	Scoring func() ScoringInfo
+	// Terms returns a topic's top and emerging terms and the unconfigured
+	// organisations co-mentioned with it; nil shows "not available yet".
+	Terms TermsFunc
 }
 
 // Handler returns the daemon's HTTP handler.
@@ -67,6 +74,8 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/topics/{topic}", api.topic)
 	mux.HandleFunc("GET /api/v1/sources", api.sources)
 	mux.HandleFunc("GET /{$}", api.statusPage)
+	mux.HandleFunc("GET /topics/{topic}", api.topicPage)
+	mux.HandleFunc("GET /sources", api.sourcesPage)
 	return mux
 }
 
@@ -92,6 +101,8 @@ type topicJSON struct {
 	ShareOfVoice     map[string]float64 `json:"share_of_voice"`
 	Leader           string             `json:"leader,omitempty"`
 	MentionsTotal    map[string]int64   `json:"mentions_total"`
+	UnconfiguredOrgs int64              `json:"unconfigured_organisations"`
+	Terms            *TopicTerms        `json:"terms,omitempty"`
 	Evidence         []evidenceJSON     `json:"evidence,omitempty"`
 }
 
@@ -119,6 +130,7 @@ func toJSON(s *affinity.Snapshot, t affinity.TopicScore) topicJSON {
 		Engagement: t.Engagement, FormatsPresent: t.FormatsPresent, BaselineMentions: t.BaselineMentions,
 		Momentum: t.Momentum, Sentiment: t.Sentiment, ShareOfVoice: t.ShareOfVoice, Leader: t.Leader,
 		FormatMentions: map[string]int64{}, MentionsTotal: map[string]int64{},
+		UnconfiguredOrgs: t.UnconfiguredOrganisations,
 	}
 	for _, f := range affinity.Formats {
 		j.FormatMentions[string(f)] = t.FormatMentions[f]
@@ -152,6 +164,15 @@ func (a *api) topic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := toJSON(s, t)
+	if a.o.Terms != nil {
+		terms, err := a.o.Terms(r.Context(), t.Topic)
+		if err != nil {
+			a.o.Logger.Warn("terms lookup failed", "topic", t.Topic, "err", err)
+			writeError(w, http.StatusInternalServerError, "terms lookup failed")
+			return
+		}
+		j.Terms = &terms
+	}
 	j.Evidence = []evidenceJSON{}
 	if a.o.Evidence != nil {
 		posts, err := a.o.Evidence(r.Context(), t.Topic, 20)
@@ -185,22 +206,4 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-// statusPage is a plain first look for a person; html/template escapes
-// everything, and no post text is shown here yet.
-var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"pct": func(f float64) string { return template.HTMLEscapeString(formatFloat(f*100, 0)) + "%" },
-	"f2":  func(f float64) string { return formatFloat(f, 2) },
-}).Parse(statusHTML))
-
-func (a *api) statusPage(w http.ResponseWriter, _ *http.Request) {
-	data := struct {
-		Snapshot *affinity.Snapshot
-		Sources  []SourceStatus
-	}{a.o.Snapshot(), a.o.Metrics.Sources()}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusTemplate.Execute(w, data); err != nil && !errors.Is(err, context.Canceled) {
-		a.o.Logger.Warn("status page failed", "err", err)
-	}
 }

@@ -17,7 +17,7 @@ type SnapshotCollector struct {
 	snapshot SnapshotFunc
 
 	info, score, mentions, authors, engagement, momentum, sentiment *prometheus.Desc
-	formatMentions, shareOfVoice, mentionsTotal                     *prometheus.Desc
+	formatMentions, shareOfVoice, mentionsTotal, organisations      *prometheus.Desc
 }
 
 // NewSnapshotCollector builds the descriptors once; window and cadence go
@@ -41,6 +41,7 @@ func NewSnapshotCollector(snapshot SnapshotFunc, window, cadence string) *Snapsh
 		formatMentions: d("format_mentions", "Posts matching the topic per usage format"+over, "topic", "format"),
 		shareOfVoice: d("share_of_voice_ratio", "Share of brand mentions in posts matching the topic, per configured brand"+over,
 			"topic", "brand", "brand_kind"),
+		organisations: d("unconfigured_organisations", "Organisations co-mentioned with the topic that are not configured brands"+over+" Names: /api/v1/topics/{topic}.", "topic"),
 		mentionsTotal: d("mentions_total", "Mentions of the topic stored since the database was created, per usage format (durable across restarts).",
 			"topic", "format"),
 	}
@@ -49,7 +50,7 @@ func NewSnapshotCollector(snapshot SnapshotFunc, window, cadence string) *Snapsh
 // Describe sends the descriptors.
 func (c *SnapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.score, c.mentions, c.authors, c.engagement, c.momentum,
-		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal} {
+		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal, c.organisations} {
 		ch <- d
 	}
 }
@@ -75,6 +76,7 @@ func (c *SnapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.engagement, t.Engagement, t.Topic)
 		gauge(c.momentum, t.Momentum, t.Topic)
 		gauge(c.sentiment, t.Sentiment, t.Topic)
+		gauge(c.organisations, float64(t.UnconfiguredOrganisations), t.Topic)
 		for _, f := range affinity.Formats {
 			gauge(c.formatMentions, float64(t.FormatMentions[f]), t.Topic, string(f))
 			ch <- prometheus.MustNewConstMetric(c.mentionsTotal, prometheus.CounterValue,

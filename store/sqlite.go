@@ -213,6 +213,8 @@ RETURNING id`
 	insertMentionSQL = `INSERT INTO mentions (post_id, topic, format, author, ts, engagement, sentiment)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	insertBrandSQL = `INSERT INTO brand_mentions (post_id, brand, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	insertTermSQL  = `INSERT INTO post_terms (post_id, term, display, ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	insertOrgSQL   = `INSERT INTO post_orgs (post_id, org, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 	addTotalSQL    = `INSERT INTO topic_totals (topic, format, mentions) VALUES (?, ?, ?)
 ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
 	saveStateSQL = `INSERT INTO source_state (source, cursor, etag, last_modified, next_check) VALUES (?, ?, ?, ?, ?)
@@ -255,6 +257,16 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 			return err
 		}
 		defer insBrand.Close()
+		insTerm, err := tx.PrepareContext(ctx, insertTermSQL)
+		if err != nil {
+			return err
+		}
+		defer insTerm.Close()
+		insOrg, err := tx.PrepareContext(ctx, insertOrgSQL)
+		if err != nil {
+			return err
+		}
+		defer insOrg.Close()
 
 		for _, ap := range b.Posts {
 			p, a := ap.Post, ap.Analysis
@@ -297,6 +309,9 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				if _, err := insBrand.ExecContext(ctx, id, brand, ts); err != nil {
 					return fmt.Errorf("post %q: brand %q: %w", p.ID, brand, err)
 				}
+			}
+			if err := insertTerms(ctx, insTerm, insOrg, id, ts, a); err != nil {
+				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 		}
 
@@ -516,8 +531,8 @@ LIMIT ?`, topic, limit)
 	return out, nil
 }
 
-// Prune implements Store. It deletes pruneBatch posts (with their mentions
-// and brand mentions) per transaction; topic_totals and source_state stay.
+// Prune implements Store. It deletes pruneBatch posts (with their mentions,
+// brand mentions, terms and organisations) per transaction; topic_totals and source_state stay.
 // On error it returns what earlier batches already deleted.
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 	start := time.Now()
@@ -550,6 +565,8 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 			// Children first, so this holds with or without foreign key enforcement.
 			for _, q := range []string{
 				`DELETE FROM brand_mentions WHERE post_id IN (` + in + `)`,
+				`DELETE FROM post_terms WHERE post_id IN (` + in + `)`,
+				`DELETE FROM post_orgs WHERE post_id IN (` + in + `)`,
 				`DELETE FROM mentions WHERE post_id IN (` + in + `)`,
 			} {
 				if _, err := tx.ExecContext(ctx, q, ids...); err != nil {

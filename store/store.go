@@ -32,6 +32,18 @@ type Store interface {
 	MentionTotals(ctx context.Context) (map[string]map[affinity.Format]int64, error)
 	// Evidence returns up to limit stored posts matching topic, newest first.
 	Evidence(ctx context.Context, topic string, limit int) ([]affinity.Post, error)
+	// TopicTerms returns the terms of topic's posts in w, scored against all
+	// posts with terms in w (Dunning's log-likelihood G², see store/terms.go),
+	// the limit best first; Count is how many of the topic's posts carry the term.
+	TopicTerms(ctx context.Context, topic string, w affinity.Window, limit int) ([]affinity.TermCount, error)
+	// EmergingTerms returns the terms of topic whose share of the topic's posts
+	// grew most in w against baseline (a smoothed ratio of rates), among terms in
+	// at least minSupport posts of w; Count is their posts in w.
+	EmergingTerms(ctx context.Context, topic string, w, baseline affinity.Window, minSupport, limit int) ([]affinity.TermCount, error)
+	// TopicOrganisations returns the unconfigured organisations co-mentioned
+	// with topic in w, ranked by posts; limit ≤ 0 returns them all (its length
+	// is affinity_topic_unconfigured_organisations).
+	TopicOrganisations(ctx context.Context, topic string, w affinity.Window, limit int) ([]affinity.TermCount, error)
 	// Prune deletes posts and mentions older than before; it returns the posts deleted.
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// Ping checks the database answers (readiness).

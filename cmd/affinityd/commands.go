@@ -41,9 +41,10 @@ func runCheck(g globalFlags, stdout, stderr io.Writer) int {
 }
 
 // seriesPerTopic counts the topic series of the metric reference: info, score,
-// mentions, authors, engagement, momentum, sentiment, then per format
+// mentions, authors, engagement, momentum, sentiment, unconfigured
+// organisations, then per format
 // format_mentions and mentions_total, then share of voice per brand.
-func seriesPerTopic(brands int) int { return 7 + 2*len(affinity.Formats) + brands }
+func seriesPerTopic(brands int) int { return 8 + 2*len(affinity.Formats) + brands }
 
 // seriesPerSource: six single series, one failure counter per reason and the
 // duration histogram's buckets, +Inf, _sum and _count.
@@ -80,14 +81,20 @@ func runScan(g globalFlags, logger *slog.Logger, stdout, stderr io.Writer) int {
 	}
 	defer d.close()
 	d.metrics.SetSources(sourceInfos(gen.cfg))
-	failed := 0
+	failed, finished, start := 0, 0, time.Now()
+	// Sources run concurrently; each line is printed the moment its source
+	// finishes (fetchAll calls back one at a time), so a slow source does not
+	// hide the others and the count shows how many are still running.
+	fmt.Fprintf(stdout, "scanning %d sources\n", len(gen.sources))
 	d.fetchAll(ctx, func(name string, st batchStats, err error) {
+		finished++
+		done := fmt.Sprintf("[%d/%d %s]", finished, len(gen.sources), roundDuration(time.Since(start)))
 		if err != nil {
 			failed++
-			fmt.Fprintf(stdout, "source %-24s failed: %v\n", name, err)
+			fmt.Fprintf(stdout, "source %-24s failed: %v %s\n", name, err, done)
 			return
 		}
-		fmt.Fprintf(stdout, "source %-24s %6d posts scanned, %6d new, %6d matched\n", name, st.Scanned, st.New, st.Matched)
+		fmt.Fprintf(stdout, "source %-24s %6d posts scanned, %6d new, %6d matched %s\n", name, st.Scanned, st.New, st.Matched, done)
 	})
 	if err := d.score(ctx); err != nil {
 		fmt.Fprintf(stderr, "affinityd: %v\n", err)
@@ -189,9 +196,12 @@ func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stde
 		return 1
 	}
 	start := time.Now()
+	bar := replayProgress(o.input, stdout)
 	// From the first record every time: the store's dedup makes a repeated or
 	// interrupted replay count each post once.
-	st, err := d.pipeline.drain(ctx, src, gen.analyzer, affinity.SourceState{Source: sc.Name}, time.Hour)
+	st, err := d.pipeline.drain(ctx, src, gen.analyzer, affinity.SourceState{Source: sc.Name}, time.Hour,
+		func(done batchStats, next affinity.SourceState) { bar.Update(consumed(done, next)) })
+	bar.Finish()
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		fmt.Fprintf(stderr, "affinityd: replay %s: %v\n", o.input, err)

@@ -47,6 +47,7 @@ type daemon struct {
 	clock    gocron.SchedulerOption // nil: the real clock
 
 	snapshot atomic.Pointer[affinity.Snapshot]
+	history  *server.History // past scores for the status page's sparklines (in memory)
 	gen      atomic.Pointer[generation]
 
 	scoringJob atomic.Pointer[gocron.Job]
@@ -70,6 +71,7 @@ func newDaemon(ctx context.Context, g globalFlags, l loaded, logger *slog.Logger
 	)
 	d := &daemon{flags: g, logger: logger, store: st, registry: reg, now: time.Now}
 	d.metrics = server.NewMetrics(reg)
+	d.history = server.NewHistory(0, 0)
 	d.pipeline = newPipeline(st, d.metrics, logger, func() time.Time { return d.now() }, l.cfg.Collector.MaxConcurrentFetches)
 	reg.MustRegister(server.NewSnapshotCollector(d.snapshot.Load, l.cfg.Scoring.Window.String(), l.cfg.Scoring.Interval.String()))
 	return d, nil
@@ -117,7 +119,16 @@ func (d *daemon) score(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scoring: totals: %w", err)
 	}
-	d.snapshot.Store(analysis.Score(gen.cfg, now, cur, base, totals))
+	snap := analysis.Score(gen.cfg, now, cur, base, totals)
+	for i := range snap.Topics {
+		orgs, err := d.store.TopicOrganisations(ctx, snap.Topics[i].Topic, w, 0)
+		if err != nil {
+			return fmt.Errorf("scoring: organisations: %w", err)
+		}
+		snap.Topics[i].UnconfiguredOrganisations = int64(len(orgs))
+	}
+	d.snapshot.Store(snap)
+	d.history.Record(d.snapshot.Load())
 	d.metrics.ScoringSucceeded(d.now())
 	return nil
 }
@@ -292,8 +303,11 @@ func (d *daemon) handler(reload func() error) http.Handler {
 			}
 			return d.store.Ping(ctx)
 		},
-		Reload: reload,
-		Logger: d.logger,
+		Reload:  reload,
+		Logger:  d.logger,
+		History: d.history,
+		Scoring: func() server.ScoringInfo { return scoringInfo(d.gen.Load().cfg) },
+		Terms:   d.topicTerms,
 	})
 }
 

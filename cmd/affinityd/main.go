@@ -43,6 +43,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	replayInput := replayCmd.Flag("input", "File to replay: JSONL (see README) or an RSS/Atom/JSON feed.").Required().String()
 	replaySource := replayCmd.Flag("source", "Source name the replayed posts are stored under.").Default("replay").String()
 	replayFormat := replayCmd.Flag("format", "Usage format for posts that do not name one.").Default("audience").Enum("audience", "community", "network")
+	reportCmd := app.Command("report", "Print the work template: relationships, topics, affinity and competitive situation.")
+	var rep reportOptions
+	reportCmd.Flag("format", "Output format.").Default("markdown").EnumVar(&rep.format, reportFormats...)
+	reportCmd.Flag("since", "Window to score, e.g. 7d or 36h; default scoring.window.").Default("").StringVar(&rep.since)
+	evalCmd, evalOpts := addEvalCommand(app)
 	versionCmd := app.Command("version", "Print the version.")
 
 	cmd, err := app.Parse(args)
@@ -61,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runScan(g, logger, stdout, stderr)
 	case replayCmd.FullCommand():
 		return runReplay(g, logger, replayOptions{input: *replayInput, source: *replaySource, format: *replayFormat}, stdout, stderr)
+	case reportCmd.FullCommand():
+		return runReport(g, logger, rep, stdout, stderr)
+	case evalCmd.FullCommand():
+		return runEval(*evalOpts, stdout, stderr)
 	default:
 		return runDaemon(g, logger, stderr)
 	}

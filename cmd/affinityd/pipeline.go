@@ -68,11 +68,15 @@ func (p *pipeline) runSource(ctx context.Context, src collector.Source, an *anal
 		logger.Debug("source not due", "next_check", state.NextCheck)
 		return total, nil
 	}
-	return p.drain(ctx, src, an, state, interval)
+	return p.drain(ctx, src, an, state, interval, nil)
 }
 
 // drain fetches from state on until the source has nothing more right now.
-func (p *pipeline) drain(ctx context.Context, src collector.Source, an *analysis.Analyzer, state affinity.SourceState, interval time.Duration) (batchStats, error) {
+// progress, when not nil, hears after every committed batch what was done so
+// far and the state (cursor) the next fetch starts from: a long replay can
+// show how far it is.
+func (p *pipeline) drain(ctx context.Context, src collector.Source, an *analysis.Analyzer, state affinity.SourceState,
+	interval time.Duration, progress func(done batchStats, next affinity.SourceState)) (batchStats, error) {
 	var total batchStats
 	logger := p.logger.With("source", src.Name())
 	select {
@@ -84,6 +88,9 @@ func (p *pipeline) drain(ctx context.Context, src collector.Source, an *analysis
 	for {
 		stats, next, more, err := p.fetchBatch(ctx, src, an, state, interval, logger)
 		total.add(stats)
+		if progress != nil && err == nil {
+			progress(total, next)
+		}
 		if err != nil || !more {
 			return total, err
 		}

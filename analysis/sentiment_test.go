@@ -1,0 +1,164 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestSentimentScore(t *testing.T) {
+	s := DefaultSentiment()
+	// Cases a reader of the dashboard would notice; the comparisons are the
+	// point, exact values are pinned only where the rule is arithmetic.
+	tests := []struct {
+		name string
+		text string
+		sign int // -1, 0, +1 against the ±0.05 cut-offs
+	}{
+		{"positive word", "good", 1},
+		{"negated", "not good", -1},
+		{"negated contraction", "the app isn't good", -1},
+		{"curly apostrophe negation", "the app isn’t good", -1},
+		{"negation two words back", "not very good", -1},
+		{"no as negation", "no good", -1},
+		{"repeated no stays negative", "NO NO NO NO", -1},
+		{"but shifts weight", "good but terrible", -1},
+		{"but shifts weight back", "terrible but good", 1},
+		{"angry emoji", "😡", -1},
+		{"smiling emoji", "🙂", 1},
+		{"emoji glued to a word", "service today😡😡", -1},
+		{"thumbs down", "new update 👎", -1},
+		{"emoticon", ":)", 1},
+		{"sad emoticon", "the delivery :(", -1},
+		{"short word with punctuation", "ok.", 1},
+		{"elongated", "sooo goooood", 1},
+		{"negated purchase", "do not buy this phone", -1},
+		{"negated working", "the app doesn't work", -1},
+		{"working alone is neutral", "the app works on Android", 0},
+		{"neutral", "The bank opens a new branch in Leeds on Monday.", 0},
+		{"empty", "", 0},
+		{"only punctuation", "!!! ???", 0},
+		{"negation stops at the clause", "I don't know. Good support", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.Score(tt.text)
+			sign := 0
+			if got > 0.05 {
+				sign = 1
+			} else if got < -0.05 {
+				sign = -1
+			}
+			if sign != tt.sign || got < -1 || got > 1 {
+				t.Errorf("Score(%q) = %.3f, want sign %d\n%s", tt.text, got, tt.sign, s.Explain(tt.text))
+			}
+		})
+	}
+}
+
+func TestSentimentOrdering(t *testing.T) {
+	s := DefaultSentiment()
+	less := [][2]string{
+		{"good", "GOOD!!!"},                            // exclamation and caps emphasis
+		{"good", "very good"},                          // booster
+		{"slightly good", "good"},                      // dampener
+		{"The service is good", "The service is GOOD"}, // caps among lower case
+		{"good", "good!"},
+		{"bad!", "bad"},
+		{"terrible", "not good"}, // negation keeps 74 % of the strength, sign flipped
+	}
+	for _, p := range less {
+		if a, b := s.Score(p[0]), s.Score(p[1]); !(a < b) {
+			t.Errorf("Score(%q) = %.3f, want less than Score(%q) = %.3f", p[0], a, p[1], b)
+		}
+	}
+	if got, want := s.Score("good"), 1.9/math.Sqrt(1.9*1.9+15); fmt.Sprintf("%.6f", got) != fmt.Sprintf("%.6f", want) {
+		t.Errorf(`Score("good") = %v, want the lexicon's 1.9 normalised: %v`, got, want)
+	}
+}
+
+func TestSentimentExplain(t *testing.T) {
+	s := DefaultSentiment()
+	e := s.Explain("The app is NOT good, but support was really GREAT!!")
+	if e.Compound != s.Score("The app is NOT good, but support was really GREAT!!") {
+		t.Errorf("Explain compound %v differs from Score", e.Compound)
+	}
+	got := e.String()
+	for _, want := range []string{"good -", "negated by NOT", "before but x0.5", "GREAT +", "boosted by really", "caps", "after but x1.5", "but-clause", "exclamation x2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Explain = %s\nmissing %q", got, want)
+		}
+	}
+	if len(e.Tokens) != 3 { // "support" is in the lexicon too (+1.7)
+		t.Errorf("Explain tokens = %+v, want good, support and GREAT", e.Tokens)
+	}
+	em := s.Explain("🙂")
+	if len(em.Tokens) != 1 || !strings.Contains(em.String(), "emoji slightly smiling face") {
+		t.Errorf("Explain(🙂) = %s, want the emoji and its name", em)
+	}
+	if z := s.Explain("The bank opens a branch."); z.Compound != 0 || len(z.Tokens) != 0 {
+		t.Errorf("neutral text explained as %s", z)
+	}
+}
+
+func TestVADERRules(t *testing.T) {
+	// The plain VADER rules keep VADER's known misses, which NewSentiment fixes.
+	v, a := NewVADERSentiment(), DefaultSentiment()
+	for _, text := range []string{"ok.", "NO NO NO NO", "do not buy this", "😡"} {
+		if v.Score(text) == a.Score(text) {
+			t.Errorf("%q scores %.3f under both rule sets; the fix made no difference", text, v.Score(text))
+		}
+	}
+	if got := v.Score("good but terrible"); got >= 0 {
+		t.Errorf("VADER rules: good but terrible = %.3f", got)
+	}
+}
+
+func TestSentimentDeterministicAndConcurrent(t *testing.T) {
+	texts := []string{
+		"Absolutely LOVE the new app!!! 😍", "worst support ever :(", "not bad, not great",
+		"The update is ok but the battery is terrible", "no no no", "Je ne sais pas 🤷",
+	}
+	// A second, freshly built scorer must agree: nothing depends on map order.
+	a, b := NewSentiment(), NewSentiment()
+	want := make([]float64, len(texts))
+	for i, tx := range texts {
+		want[i] = a.Score(tx)
+		if b.Score(tx) != want[i] || a.Explain(tx).String() != b.Explain(tx).String() {
+			t.Errorf("%q: two scorers disagree", tx)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				for i, tx := range texts {
+					if got := a.Score(tx); got != want[i] {
+						t.Errorf("concurrent Score(%q) = %v, want %v", tx, got, want[i])
+						return
+					}
+					_ = a.Explain(tx)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func FuzzSentiment(f *testing.F) {
+	for _, s := range []string{"good", "not GOOD!!!", "😡🙂", ":) :(", "\xff\xfe", "no no no but"} {
+		f.Add(s)
+	}
+	s := DefaultSentiment()
+	f.Fuzz(func(t *testing.T, text string) {
+		got := s.Score(text)
+		if !(got >= -1 && got <= 1) {
+			t.Fatalf("Score(%q) = %v outside [-1, 1]", text, got)
+		}
+		if e := s.Explain(text); e.Compound != got {
+			t.Fatalf("Explain(%q).Compound = %v, Score = %v", text, e.Compound, got)
+		}
+	})
+}

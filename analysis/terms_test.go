@@ -1,0 +1,152 @@
+package analysis
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestExtractTerms(t *testing.T) {
+	tests := []struct {
+		name      string
+		text      string
+		wantTerms []string // "key|display"
+		wantOrgs  []string
+	}{
+		{
+			"noun phrases, hashtag, handle and evaluative adjective out",
+			"Great customer service from Acme Bank today! Their new mobile app is fast. #CustomerService @acme",
+			[]string{"custom servic|customer service", "acm bank|acme bank", "mobil app|mobile app", "#customerservice|#CustomerService"},
+			[]string{"Acme Bank"},
+		},
+		{
+			"variants merge on the stem, the most frequent form shows",
+			"The refunds were slow, but the support team of Umbrella Corp helped. Refunds take weeks. A refund came.",
+			[]string{"refund|refunds", "support team|support team", "umbrella corp|umbrella corp"},
+			[]string{"Umbrella Corp"},
+		},
+		{
+			"sentence-initial capital is no name unless seen mid-sentence or camel-cased",
+			"Thanks Initech! PayPal is down again, the customer-service line is busy.",
+			[]string{"initech|initech", "paypal|paypal", "custom servic line|customer service line"},
+			[]string{"Initech", "PayPal"},
+		},
+		{
+			"a name at a sentence start counts when it recurs mid-sentence",
+			"Globex raised fees. I left Globex.",
+			[]string{"globex|globex", "fee|fees"},
+			[]string{"Globex"},
+		},
+		{
+			"headline in Title Case gives no organisations",
+			"Globex Launches New Mobile Banking App For Small Businesses",
+			[]string{"new mobil bank app|new mobile banking app", "small busi|small businesses"},
+			nil,
+		},
+		{
+			"numbers, URLs, weekdays and acronyms out",
+			"I love the #OpenBanking API of Globex since Monday, 3 stars, see https://x.example",
+			[]string{"#openbanking|#OpenBanking", "api|api", "globex|globex", "star|stars"},
+			[]string{"Globex"},
+		},
+		{"empty", "", nil, nil},
+		{"punctuation only", "?! …", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			terms, orgs := ExtractTerms(Normalize(tt.text))
+			if !equalOrEmpty(terms, tt.wantTerms) {
+				t.Errorf("terms = %q, want %q", terms, tt.wantTerms)
+			}
+			if !equalOrEmpty(orgs, tt.wantOrgs) {
+				t.Errorf("orgs = %q, want %q", orgs, tt.wantOrgs)
+			}
+		})
+	}
+}
+
+func equalOrEmpty(a, b []string) bool {
+	return (len(a) == 0 && len(b) == 0) || reflect.DeepEqual(a, b)
+}
+
+func TestCollectTermsCapsPerPost(t *testing.T) {
+	// More distinct nouns than the cap; the last one thrice: it is kept
+	// (most frequent first), then the earliest.
+	var tg []tagged
+	// Consonant suffixes, so no two words share a Porter stem.
+	const cons = "bcdfghjkmnpqrtvwxz"
+	word := func(i int) string { return "noun" + string(cons[i/len(cons)]) + string(cons[i%len(cons)]) }
+	for i := range 3 * MaxTermsPerPost {
+		tg = append(tg, tagged{Token: Token{Text: word(i), Folded: word(i), Kind: Word}, tag: "NN"},
+			tagged{Token: Token{Text: ",", Folded: ",", Kind: Punct}, tag: ","})
+	}
+	last := tg[len(tg)-2]
+	tg = append(tg, last, tg[1], last, tg[1])
+	terms := collectTerms(tg, true)
+	if len(terms) != MaxTermsPerPost {
+		t.Fatalf("%d terms, want the cap %d", len(terms), MaxTermsPerPost)
+	}
+	if want := Stem(last.Text) + TermSep + last.Text; terms[0] != want {
+		t.Errorf("first term %q, want the most frequent %q", terms[0], want)
+	}
+	if want := Stem(word(0)) + TermSep + word(0); terms[1] != want {
+		t.Errorf("second term %q, want the earliest %q", terms[1], want)
+	}
+}
+
+func TestPostTerms(t *testing.T) {
+	a, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, title, text, lang string
+		wantTerms, wantOrgs     []string
+	}{
+		{
+			"configured brands and topic terms are no organisations, brand names no terms",
+			"", "I moved from Acme Bank and Apple Pay to Globex and Initech. Their Customer Service is fast.", "en",
+			[]string{"appl pai|apple pay", "globex|globex", "initech|initech", "custom servic|customer service"},
+			[]string{"Globex", "Initech"},
+		},
+		{
+			"title and text are separate sentences",
+			"Refund policy", "Globex changed it again", "",
+			[]string{"refund polici|refund policy", "globex|globex"}, nil, // "Globex" opens the text
+		},
+		{
+			"non-English post keeps hashtags only",
+			"", "Le service client de Globex est lent #SAV #Globex", "fr-FR",
+			[]string{"#sav|#SAV", "#globex|#Globex"}, nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			terms, orgs := a.postTerms(Normalize(tt.title), Normalize(tt.text), tt.lang)
+			if !equalOrEmpty(terms, tt.wantTerms) {
+				t.Errorf("terms = %q, want %q", terms, tt.wantTerms)
+			}
+			if !equalOrEmpty(orgs, tt.wantOrgs) {
+				t.Errorf("orgs = %q, want %q", orgs, tt.wantOrgs)
+			}
+		})
+	}
+}
+
+// BenchmarkExtractTerms reports the cost of term extraction of one matched
+// post (tokenize, tag with prose, candidates, organisations).
+func BenchmarkExtractTerms(b *testing.B) {
+	_, posts := benchCorpus(300, 1000, 50)
+	texts := make([]string, len(posts))
+	for i, p := range posts {
+		texts[i] = Normalize(p.Title + " " + p.Text)
+	}
+	taggerModel() // loaded once, outside the timing
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		ExtractTerms(texts[n%len(texts)])
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/post")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "posts/s")
+}
