@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -87,6 +88,32 @@ func TestQueryHash(t *testing.T) {
 	for _, tt := range changed {
 		if got := tt.topic.QueryHash(); got == h {
 			t.Errorf("%s: QueryHash() = %s, want a different hash", tt.name, got)
+		}
+	}
+}
+
+// TestDemoSourceExamples keeps the commented-out example sources of the demo
+// configuration valid: uncommented, the whole file must still load.
+func TestDemoSourceExamples(t *testing.T) {
+	data, err := demoFiles.ReadFile(DemoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(data), "#| ", "")
+	if text == string(data) {
+		t.Fatal("the demo has no example sources")
+	}
+	cfg, err := parse([]byte(text), DemoFile, false)
+	if err != nil {
+		t.Fatalf("example sources do not load:\n%v", err)
+	}
+	kinds := map[string]bool{}
+	for _, s := range cfg.Sources {
+		kinds[s.Kind] = true
+	}
+	for _, k := range SourceKinds {
+		if !kinds[k] {
+			t.Errorf("no example of kind %q in the demo configuration", k)
 		}
 	}
 }
