@@ -157,7 +157,10 @@ func (p *pipeline) fetchBatch(ctx context.Context, src collector.Source, an *ana
 		RateLimitRemaining: res.RateLimitRemaining})
 	logger.Info("fetch", "status", statusWord(res), "posts_scanned", stats.Scanned, "posts_new", cr.New,
 		"posts_matched", stats.Matched, "duration_seconds", d.Seconds())
-	return stats, next, res.More, nil
+	// A source that set a next check (rate limit nearly spent) is not paged
+	// further now, whatever it says about having more.
+	more := res.More && !next.NextCheck.After(p.now())
+	return stats, next, more, nil
 }
 
 func statusWord(res collector.Result) string {
