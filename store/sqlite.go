@@ -122,6 +122,8 @@ func (s *SQLite) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 type postKey struct{ source, id string }
 
+type topicBrand struct{ topic, brand string }
+
 // FilterNew implements Store. It reads only; Commit's ON CONFLICT still
 // guards against a post stored between FilterNew and Commit.
 func (s *SQLite) FilterNew(ctx context.Context, posts []affinity.Post) ([]affinity.Post, int, error) {
@@ -217,6 +219,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	insertOrgSQL   = `INSERT INTO post_orgs (post_id, org, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 	addTotalSQL    = `INSERT INTO topic_totals (topic, format, mentions) VALUES (?, ?, ?)
 ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
+	addBrandTotalSQL = `INSERT INTO topic_brand_totals (topic, brand, mentions) VALUES (?, ?, ?)
+ON CONFLICT (topic, brand) DO UPDATE SET mentions = topic_brand_totals.mentions + excluded.mentions`
 	saveStateSQL = `INSERT INTO source_state (source, cursor, etag, last_modified, next_check) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, etag = excluded.etag,
 	last_modified = excluded.last_modified, next_check = excluded.next_check`
@@ -242,6 +246,9 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 	var res affinity.CommitResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = affinity.CommitResult{Mentions: map[string]map[affinity.Format]int{}}
+		// brandTotals counts, per topic and brand, the inserted posts matching
+		// the topic that mention the brand: the rows the 0003 backfill joins.
+		brandTotals := map[topicBrand]int64{}
 		insPost, err := tx.PrepareContext(ctx, insertPostSQL)
 		if err != nil {
 			return err
@@ -286,6 +293,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			res.New++
+			var topics []string // the topics inserted for this post, each once
 			for _, topic := range a.Topics {
 				if topic == "" {
 					continue
@@ -300,14 +308,22 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 						res.Mentions[topic] = map[affinity.Format]int{}
 					}
 					res.Mentions[topic][p.Format]++
+					topics = append(topics, topic)
 				}
 			}
 			for _, brand := range a.Brands {
 				if brand == "" {
 					continue
 				}
-				if _, err := insBrand.ExecContext(ctx, id, brand, ts); err != nil {
+				r, err := insBrand.ExecContext(ctx, id, brand, ts)
+				if err != nil {
 					return fmt.Errorf("post %q: brand %q: %w", p.ID, brand, err)
+				}
+				// A brand listed twice for one post is one mention.
+				if n, _ := r.RowsAffected(); n > 0 {
+					for _, topic := range topics {
+						brandTotals[topicBrand{topic, brand}]++
+					}
 				}
 			}
 			if err := insertTerms(ctx, insTerm, insOrg, id, ts, a); err != nil {
@@ -320,6 +336,11 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				if _, err := tx.ExecContext(ctx, addTotalSQL, topic, string(format), n); err != nil {
 					return fmt.Errorf("topic total %q: %w", topic, err)
 				}
+			}
+		}
+		for k, n := range brandTotals {
+			if _, err := tx.ExecContext(ctx, addBrandTotalSQL, k.topic, k.brand, n); err != nil {
+				return fmt.Errorf("brand total %q/%q: %w", k.topic, k.brand, err)
 			}
 		}
 		if state != nil {
@@ -495,6 +516,31 @@ func (s *SQLite) MentionTotals(ctx context.Context) (map[string]map[affinity.For
 	return out, nil
 }
 
+// BrandMentionTotals implements Store.
+func (s *SQLite) BrandMentionTotals(ctx context.Context) (map[string]map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT topic, brand, mentions FROM topic_brand_totals`)
+	if err != nil {
+		return nil, fmt.Errorf("store: brand mention totals: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int64{}
+	for rows.Next() {
+		var topic, brand string
+		var n int64
+		if err := rows.Scan(&topic, &brand, &n); err != nil {
+			return nil, fmt.Errorf("store: brand mention totals: %w", err)
+		}
+		if out[topic] == nil {
+			out[topic] = map[string]int64{}
+		}
+		out[topic][brand] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: brand mention totals: %w", err)
+	}
+	return out, nil
+}
+
 // Evidence implements Store; a limit ≤ 0 returns nothing. Times come back in
 // UTC at second resolution, as stored.
 func (s *SQLite) Evidence(ctx context.Context, topic string, limit int) ([]affinity.Post, error) {
@@ -532,7 +578,8 @@ LIMIT ?`, topic, limit)
 }
 
 // Prune implements Store. It deletes pruneBatch posts (with their mentions,
-// brand mentions, terms and organisations) per transaction; topic_totals and source_state stay.
+// brand mentions, terms and organisations) per transaction; topic_totals,
+// topic_brand_totals and source_state stay.
 // On error it returns what earlier batches already deleted.
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 	start := time.Now()

@@ -18,7 +18,7 @@ type Store interface {
 	// including duplicates within posts itself.
 	FilterNew(ctx context.Context, posts []affinity.Post) (fresh []affinity.Post, duplicates int, err error)
 	// Commit stores the batch's posts, their mentions and brand mentions, bumps
-	// the durable topic totals and saves the source state, all in one
+	// the durable topic and topic×brand totals and saves the source state, all in one
 	// transaction. A post already stored is skipped with its mentions
 	// (ON CONFLICT DO NOTHING), so a batch committed twice counts once.
 	Commit(ctx context.Context, b affinity.Batch) (affinity.CommitResult, error)
@@ -30,6 +30,11 @@ type Store interface {
 	// MentionTotals returns the durable mention count per topic and format since
 	// the database was created; pruning never lowers it.
 	MentionTotals(ctx context.Context) (map[string]map[affinity.Format]int64, error)
+	// BrandMentionTotals returns the durable count, per topic and brand, of
+	// stored posts matching the topic that mention the brand, since the
+	// database was created (migration 0003 backfilled it from the posts then
+	// kept); pruning never lowers it.
+	BrandMentionTotals(ctx context.Context) (map[string]map[string]int64, error)
 	// Evidence returns up to limit stored posts matching topic, newest first.
 	Evidence(ctx context.Context, topic string, limit int) ([]affinity.Post, error)
 	// TopicTerms returns the terms of topic's posts in w, scored against all

@@ -94,11 +94,7 @@ func (d *daemon) build(l loaded) (*generation, error) {
 // (computed at once, so removed topics vanish and new ones show 0 immediately).
 func (d *daemon) activate(ctx context.Context, gen *generation) error {
 	d.gen.Store(gen)
-	infos := make([]server.SourceInfo, 0, len(gen.cfg.Sources))
-	for _, s := range gen.cfg.Sources {
-		infos = append(infos, server.SourceInfo{Name: s.Name, Kind: s.Kind, Format: s.Format})
-	}
-	d.metrics.SetSources(infos)
+	d.metrics.SetSources(sourceInfos(gen.cfg))
 	return d.score(ctx)
 }
 
