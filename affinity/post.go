@@ -47,6 +47,9 @@ type Post struct {
 	Text       string     `json:"text"` // body as delivered (may be HTML); analysis normalizes it
 	Engagement Engagement `json:"engagement"`
 	Format     Format     `json:"format"`
+	// Copies is how many near-duplicates the store collapsed into this post
+	// (reposts, cross-posts, syndicated copies); set on posts read back.
+	Copies int64 `json:"copies,omitempty"`
 }
 
 // Time is the moment a post counts at: its publication time, or its collection
@@ -80,6 +83,12 @@ type Analysis struct {
 	// Organisations are organisation-like names in a matched post that are not
 	// configured brands: who else occupies the topic.
 	Organisations []string
+	// Language is the post's base language ("en", "pt"): the platform's
+	// tag reduced to its language, else detected from the text, else "und".
+	Language string
+	// NearDup are the post's near-duplicate keys (analysis.NearDupKeys); nil
+	// for a post without words, which is never collapsed.
+	NearDup []uint64
 }
 
 // TermCount is a term and how often it occurred, with its score where one applies.
@@ -101,11 +110,25 @@ type Batch struct {
 	Source string
 	Posts  []AnalyzedPost
 	State  *SourceState // nil leaves the stored state unchanged
+	// NearDup says how posts collapse into copies of one stored post; the
+	// zero value collapses none.
+	NearDup NearDupRule
+}
+
+// NearDupRule collapses near-duplicates: a post sharing at least MinBands of
+// its near-duplicate keys with a post stored (or earlier in the batch) whose
+// time lies within Horizon of its own is stored as a copy of that post.
+type NearDupRule struct {
+	MinBands int           // shared keys that make a copy; 0 disables collapsing
+	Horizon  time.Duration // how far apart in time a copy and its original may be
 }
 
 // CommitResult tells what a commit actually inserted, so counters rise only by that.
 type CommitResult struct {
-	New        int                       // posts inserted
-	Duplicates int                       // posts already stored (by id or canonical URL)
-	Mentions   map[string]map[Format]int // topic -> format -> mentions inserted
+	New        int // posts inserted
+	Duplicates int // posts already stored (by id or canonical URL)
+	// NearDuplicates are the posts inserted as copies of another post: stored,
+	// but counted once, as their original's copies (no mentions of their own).
+	NearDuplicates int
+	Mentions       map[string]map[Format]int // topic -> format -> mentions inserted
 }

@@ -42,6 +42,9 @@ type TopicScore struct {
 	// ShareOfVoice maps every configured brand to its share of brand mentions
 	// in posts matching the topic; 0 for all when no brand is mentioned.
 	ShareOfVoice map[string]float64
+	// BrandSentiment maps every configured brand to the net sentiment
+	// (pos-neg)/all of the posts matching the topic that mention it; 0 when none.
+	BrandSentiment map[string]float64
 	// UnconfiguredOrganisations counts organisations co-mentioned with the
 	// topic in the window that are not configured brands (names: the API).
 	UnconfiguredOrganisations int64
@@ -60,6 +63,9 @@ type Snapshot struct {
 	// MentionTotals is the store's durable count of mentions per topic and format
 	// since the database was created; it only grows.
 	MentionTotals map[string]map[Format]int64
+	// BrandMentionTotals is the store's durable count, per topic and brand, of
+	// posts matching the topic that mention the brand; it only grows.
+	BrandMentionTotals map[string]map[string]int64
 }
 
 // Topic returns the score of the named topic.

@@ -13,6 +13,10 @@ type TopicWindow struct {
 	Negative   int64            // posts with sentiment < 0
 	Formats    map[Format]int64 // mentions per usage format
 	Brands     map[string]int64 // brand name -> posts matching the topic that mention it
+	// BrandPositive and BrandNegative count, per brand, those of its posts
+	// with sentiment > 0 and < 0: the brand's net sentiment within the topic.
+	BrandPositive map[string]int64
+	BrandNegative map[string]int64
 }
 
 // Window is a half-open time interval [From, To).

@@ -18,9 +18,10 @@ var HandleSuffixes = []string{
 }
 
 // A Matcher finds the configured topics and brands in a post's tokens. It is
-// a whole-word gazetteer: phrases are sequences of folded words, indexed by
-// their first word, so a post costs about one map lookup per word whatever
-// the number of phrases, and "app" can never match inside "apple".
+// a whole-word gazetteer: phrases are sequences of folded words in a trie of
+// words, so a post costs one map lookup per word, and one more per word of a
+// phrase that matches so far, whatever the number of phrases (see
+// BenchmarkMatch), and "app" can never match inside "apple".
 //
 // Matching happens on words, so for scripts written without spaces (Chinese,
 // Japanese, Thai) a phrase only matches where the text separates it by
@@ -33,20 +34,31 @@ type Matcher struct {
 	brands []string
 
 	phrases []phrase
-	first   map[string][]int32 // first folded word -> phrases starting with it
+	// The phrases form a trie over word ids: vocab numbers the folded words
+	// of all phrases, root[word] is the root's child for a word (0: none),
+	// edges[node<<32|word] the child of any other node, and ends[node] the
+	// phrase a node completes (-1: none).
+	vocab map[string]int32
+	root  []int32
+	edges map[uint64]int32
+	ends  []int32
 
 	hashtags  map[string][]target // hashtag key (folded, "_" removed) -> targets
 	handles   map[string][]target // folded handle written as @alias in config -> targets
 	brandKeys map[string][]int32  // brand name or alias, words concatenated -> brands
+
+	leaves  []queryLeaf      // terms of boolean topic queries (query.go)
+	leafIDs map[string]int32 // query term -> leaf
 }
 
 type topicInfo struct {
 	name  string
-	langs []string // primary language subtags, folded; empty: every language
+	langs []string   // primary language subtags, folded; empty: every language
+	query *queryNode // a boolean topic's query; nil for a topic of terms
 }
 
 type phrase struct {
-	words   []string // folded; words[0] is the index key
+	words   []string // folded
 	targets []target
 }
 
@@ -56,6 +68,7 @@ const (
 	topicTerm targetKind = iota
 	topicExclude
 	brandName
+	queryTerm // idx is into Matcher.leaves
 )
 
 type target struct {
@@ -70,7 +83,9 @@ func NewMatcher(cfg *config.Config) (*Matcher, error) {
 		return nil, errors.New("analysis: no config")
 	}
 	m := &Matcher{
-		first:     map[string][]int32{},
+		vocab:     map[string]int32{},
+		edges:     map[uint64]int32{},
+		ends:      []int32{-1},
 		hashtags:  map[string][]target{},
 		handles:   map[string][]target{},
 		brandKeys: map[string][]int32{},
@@ -86,6 +101,9 @@ func NewMatcher(cfg *config.Config) (*Matcher, error) {
 			}
 			tgt := target{kind: topicTerm, idx: int32(len(m.topics))}
 			m.topics = append(m.topics, ti)
+			if err := m.addTopicQuery(phraseIDs, tgt.idx, t); err != nil {
+				return nil, fmt.Errorf("analysis: topic %q: query: %w", t.Name, err)
+			}
 			for _, term := range slices.Concat(t.Terms, t.Synonyms) {
 				if err := m.add(phraseIDs, term, tgt); err != nil {
 					return nil, fmt.Errorf("analysis: topic %q: %w", t.Name, err)
@@ -98,6 +116,7 @@ func NewMatcher(cfg *config.Config) (*Matcher, error) {
 			}
 		}
 	}
+	m.indexAnchors()
 	for _, b := range cfg.Brands() {
 		if strings.TrimSpace(b.Name) == "" {
 			return nil, errors.New("analysis: brand without a name")
@@ -141,7 +160,27 @@ func (m *Matcher) add(ids map[string]int32, term string, tgt target) error {
 		id = int32(len(m.phrases))
 		ids[key] = id
 		m.phrases = append(m.phrases, phrase{words: words})
-		m.first[words[0]] = append(m.first[words[0]], id)
+		node := int32(0)
+		for _, w := range words {
+			wid, ok := m.vocab[w]
+			if !ok {
+				wid = int32(len(m.vocab))
+				m.vocab[w] = wid
+				m.root = append(m.root, 0)
+			}
+			child := m.child(node, wid)
+			if child == 0 {
+				child = int32(len(m.ends))
+				m.ends = append(m.ends, -1)
+				if node == 0 {
+					m.root[wid] = child
+				} else {
+					m.edges[uint64(node)<<32|uint64(wid)] = child
+				}
+			}
+			node = child
+		}
+		m.ends[node] = id
 	}
 	m.phrases[id].targets = addTarget(m.phrases[id].targets, tgt)
 	joined := tagKey(strings.Join(words, ""))
@@ -150,6 +189,14 @@ func (m *Matcher) add(ids map[string]int32, term string, tgt target) error {
 		m.brandKeys[joined] = append(m.brandKeys[joined], tgt.idx)
 	}
 	return nil
+}
+
+// child is node's child for word id wid; 0 when there is none.
+func (m *Matcher) child(node, wid int32) int32 {
+	if node == 0 {
+		return m.root[wid]
+	}
+	return m.edges[uint64(node)<<32|uint64(wid)]
 }
 
 func addTarget(ts []target, t target) []target {
@@ -171,29 +218,45 @@ func tagKey(folded string) string {
 // Punctuation between words is ignored ("customer-service", a line break);
 // a mention breaks a phrase.
 func (m *Matcher) Match(tokens []Token, lang string) (topics []string, brands []string) {
-	words := make([]string, 0, len(tokens))
+	words := make([]int32, 0, len(tokens)) // vocab ids; -1 for a word of no phrase
 	var hits []target
+	word := func(folded string) int32 {
+		if id, ok := m.vocab[folded]; ok {
+			return id
+		}
+		return -1
+	}
+	var leaves []leafHit // where terms of boolean topics occur (query.go)
 	for _, t := range tokens {
 		switch t.Kind {
 		case Word, Number:
-			words = append(words, t.Folded)
+			words = append(words, word(t.Folded))
 		case Hashtag:
-			words = append(words, t.Folded)
+			words = append(words, word(t.Folded))
+			n := len(hits)
 			hits = append(hits, m.hashtags[tagKey(t.Folded)]...)
+			hits = m.takeLeaves(hits, n, &leaves, len(words)-1, 1)
 		case Mention:
-			words = append(words, "") // matches no phrase word
+			words = append(words, -1) // a mention breaks a phrase
+			n := len(hits)
 			hits = m.matchHandle(hits, t.Folded)
+			hits = m.takeLeaves(hits, n, &leaves, len(words)-1, 1)
 		}
 	}
-	for i, w := range words {
-		for _, id := range m.first[w] {
-			p := &m.phrases[id]
-			if len(p.words) <= len(words)-i && slices.Equal(p.words[1:], words[i+1:i+len(p.words)]) {
-				hits = append(hits, p.targets...)
+	for i := range words {
+		node := int32(0)
+		for j := i; j < len(words) && words[j] >= 0; j++ {
+			if node = m.child(node, words[j]); node == 0 {
+				break
+			}
+			if id := m.ends[node]; id >= 0 {
+				n := len(hits)
+				hits = append(hits, m.phrases[id].targets...)
+				hits = m.takeLeaves(hits, n, &leaves, i, j-i+1)
 			}
 		}
 	}
-	if len(hits) == 0 {
+	if len(hits) == 0 && len(leaves) == 0 {
 		return nil, nil
 	}
 
@@ -208,6 +271,7 @@ func (m *Matcher) Match(tokens []Token, lang string) (topics []string, brands []
 			brandIDs = append(brandIDs, h.idx)
 		}
 	}
+	topicIDs = m.queryTopics(topicIDs, leaves)
 	slices.Sort(topicIDs)
 	slices.Sort(brandIDs)
 	postLang := primaryLang(lang)
@@ -253,11 +317,15 @@ func (m *Matcher) matchHandle(hits []target, handle string) []target {
 	return hits
 }
 
-// primaryLang is the folded primary subtag of a BCP 47 tag ("en-GB" -> "en").
+// primaryLang is the folded primary subtag of a BCP 47 tag ("en-GB" -> "en");
+// "" for "und" (undetermined), which says no more than no tag.
 func primaryLang(tag string) string {
 	tag = strings.TrimSpace(tag)
 	if i := strings.IndexAny(tag, "-_"); i >= 0 {
 		tag = tag[:i]
 	}
-	return strings.ToLower(tag)
+	if tag = strings.ToLower(tag); tag == Undetermined {
+		return ""
+	}
+	return tag
 }

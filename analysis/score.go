@@ -46,6 +46,15 @@ func Momentum(m, mB int64, w, b time.Duration) float64 {
 	return (float64(m) / w.Seconds()) / base
 }
 
+// NetSentiment is (pos − neg) / all in [−1, 1]; 0 when there are no posts,
+// so a topic or brand nobody wrote about reads as neutral rather than a gap.
+func NetSentiment(pos, neg, all int64) float64 {
+	if all <= 0 {
+		return 0
+	}
+	return float64(pos-neg) / float64(all)
+}
+
 // Score computes one snapshot from the current and baseline window counts.
 // Every configured topic and brand appears, with zeros where nothing was
 // seen, so dashboards get 0 rather than a gap.
@@ -77,6 +86,7 @@ func Score(cfg *config.Config, now time.Time, cur, base map[string]affinity.Topi
 				FormatMentions:   map[affinity.Format]int64{},
 				BaselineMentions: base[t.Name].Mentions,
 				ShareOfVoice:     map[string]float64{},
+				BrandSentiment:   map[string]float64{},
 			}
 			for _, f := range affinity.Formats {
 				n := c.Formats[f]
@@ -86,9 +96,7 @@ func Score(cfg *config.Config, now time.Time, cur, base map[string]affinity.Topi
 				}
 			}
 			ts.Momentum = Momentum(c.Mentions, ts.BaselineMentions, window.Duration(), baseline.Duration())
-			if c.Mentions > 0 {
-				ts.Sentiment = float64(c.Positive-c.Negative) / float64(c.Mentions)
-			}
+			ts.Sentiment = NetSentiment(c.Positive, c.Negative, c.Mentions)
 			ts.Score = AffinityScore(cfg.Scoring, c.Mentions, c.Authors, c.Engagement, ts.FormatsPresent)
 			var brandTotal int64
 			for _, b := range snap.Brands {
@@ -101,6 +109,7 @@ func Score(cfg *config.Config, now time.Time, cur, base map[string]affinity.Topi
 					sov = float64(c.Brands[b.Name]) / float64(brandTotal)
 				}
 				ts.ShareOfVoice[b.Name] = sov
+				ts.BrandSentiment[b.Name] = NetSentiment(c.BrandPositive[b.Name], c.BrandNegative[b.Name], c.Brands[b.Name])
 				if sov > best { // ties go to the brand listed first
 					best, ts.Leader = sov, b.Name
 				}

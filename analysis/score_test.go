@@ -103,6 +103,9 @@ func TestScoreSnapshot(t *testing.T) {
 			Topic: "service", Mentions: 10, Authors: 8, Engagement: 12.5, Positive: 6, Negative: 2,
 			Formats: map[affinity.Format]int64{affinity.FormatNetwork: 7, affinity.FormatAudience: 3},
 			Brands:  map[string]int64{"Acme": 2, "Globex": 6},
+			// Acme: 2 posts, both negative; Globex: 6 posts, 3 positive, 1 negative.
+			BrandPositive: map[string]int64{"Globex": 3},
+			BrandNegative: map[string]int64{"Acme": 2, "Globex": 1},
 		},
 	}
 	base := map[string]affinity.TopicWindow{"service": {Topic: "service", Mentions: 20}}
@@ -134,11 +137,17 @@ func TestScoreSnapshot(t *testing.T) {
 	if _, ok := svc.ShareOfVoice["Initech"]; !ok || svc.ShareOfVoice["Initech"] != 0 {
 		t.Errorf("SoV Initech must be exported as 0, got %v", svc.ShareOfVoice)
 	}
+	for brand, want := range map[string]float64{"Acme": -1, "Globex": (3.0 - 1) / 6, "Initech": 0} {
+		if got, ok := svc.BrandSentiment[brand]; !ok || math.Abs(got-want) > 1e-12 {
+			t.Errorf("brand sentiment %s = %v (present %v), want %v", brand, got, ok, want)
+		}
+	}
 	if svc.Leader != "Globex" {
 		t.Errorf("leader = %q, want Globex", svc.Leader)
 	}
 	quiet := s.Topics[1]
-	if quiet.Score != 0 || quiet.Mentions != 0 || quiet.Leader != "" || len(quiet.ShareOfVoice) != 3 {
+	if quiet.Score != 0 || quiet.Mentions != 0 || quiet.Leader != "" || len(quiet.ShareOfVoice) != 3 ||
+		len(quiet.BrandSentiment) != 3 || quiet.BrandSentiment["Acme"] != 0 {
 		t.Errorf("quiet topic = %+v, want zeros with every brand present", quiet)
 	}
 	if s.MentionTotals["service"][affinity.FormatNetwork] != 40 || s.MentionTotals["quiet"] == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -56,10 +57,16 @@ type sentimentRules struct {
 	elongation      bool // "sooo goooood" -> "so good" when the written form is not in the lexicon
 	emoticonCase    bool // entries with capitals and no lower-case twin ("(:O") match too; VADER looks up lower case only
 	ownEmoji        bool // our ratings for common emoji whose name the lexicon misses (😡 "pouting face" scores 0 in VADER)
+	inflections     bool // regular inflections of lexicon words missing from it ("crappiness", "ruined") take the word's rating
+	serviceNames    bool // "tech support", "customer support" name a department: "support" there is not praise
+	notEnough       bool // "can't recommend it enough" praises: negation with "enough" after the word intensifies
+	negationScope   bool // a negator reaches only the first sentiment word after it: "never fails to amaze" is not "never amaze"
+	bareExclaim     bool // "Got the interwebs!": exclamation in a text without sentiment words reads as mild enthusiasm
+	emoticonAsIs    bool // emoticons keep their case ("D:" dismay is not "d:" tongue), are neither negated nor capitalised ("Nope :-)", "D:")
 }
 
 var (
-	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true}
+	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true}
 	vaderRules     = sentimentRules{}
 )
 
@@ -92,6 +99,23 @@ var ownEmoji = map[rune]float64{
 	'👍': 2.0, '👏': 2.0, '🙌': 2.2, '💪': 1.5, '🎉': 2.3, '🥳': 2.5, '✨': 1.0,
 	'🔥': 1.5, '💯': 2.0, '✅': 1.2, '❤': 2.8, '💕': 2.5, '💖': 2.6, '💙': 2.3,
 	'💚': 2.3, '💜': 2.3, '🧡': 2.3, '💛': 2.3, '🙏': 1.5, '🤗': 2.2, '😉': 1.5,
+}
+
+// ownEmoticons are our ratings for emoticons whose meaning depends on case:
+// the lexicon keys only "d:" (a tongue, +1.2), so "D:" (dismay) read as
+// positive. Looked up as written.
+var ownEmoticons = map[string]float64{"D:": -2.2, "D-:": -2.2, "D=": -2.2, "D;": -2.2}
+
+// SentimentDevSplit reports whether a rated text of the VADER sets, by its
+// ID, is in the development half on which the rules were chosen: FNV-1a of
+// the ID up to its first "_" (the review, for review sentences "12_3", so
+// the sentences of one review stay together; the tweet ID otherwise) is
+// even. affinityd eval reports the other, held-out half beside the full set.
+func SentimentDevSplit(id string) bool {
+	doc, _, _ := strings.Cut(id, "_")
+	h := fnv.New32a()
+	h.Write([]byte(doc))
+	return h.Sum32()%2 == 0
 }
 
 // NewSentiment builds the affinityd scorer: VADER with the measured fixes of
@@ -138,6 +162,12 @@ func newSentiment(rules sentimentRules) *Sentiment {
 			}
 		}
 	}
+	if rules.inflections {
+		addInflections(s.lexicon)
+	}
+	if rules.emoticonAsIs {
+		maps.Copy(s.lexicon, ownEmoticons)
+	}
 	tc := govader.NewTermConstants()
 	s.booster = tc.BoosterDict
 	s.idioms = tc.SpecialCaseIdioms
@@ -174,6 +204,66 @@ func newSentiment(rules sentimentRules) *Sentiment {
 		}
 	}
 	return s
+}
+
+// addInflections adds the regular inflections of the lexicon's words that it
+// lacks ("ruined" from "ruin", "crappiness" from "crappy"), each with its
+// word's rating: the lexicon lists many forms but not all, and a form it
+// misses scored 0. Built once at load, so scoring does no stemming. Where two
+// words give one form the milder rating wins (then the lower, so map order
+// cannot matter); inflectionStop are forms that mean something else.
+func addInflections(lex map[string]float64) {
+	add := map[string]float64{}
+	put := func(form string, v float64) {
+		if _, ok := lex[form]; ok || inflectionStop[form] {
+			return
+		}
+		if old, ok := add[form]; ok && (math.Abs(old) < math.Abs(v) || math.Abs(old) == math.Abs(v) && old <= v) {
+			return
+		}
+		add[form] = v
+	}
+	for w, v := range lex {
+		if len(w) < 3 || strings.IndexFunc(w, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+			continue
+		}
+		last := w[len(w)-1]
+		stem := w
+		switch {
+		case last == 'e':
+			stem = w[:len(w)-1]
+			put(w+"d", v)
+			put(stem+"ing", v)
+		case last == 'y' && !strings.ContainsRune("aeiou", rune(w[len(w)-2])):
+			stem = w[:len(w)-1] + "i"
+			put(stem+"ed", v)
+			put(w+"ing", v)
+			put(stem+"ly", v)
+			put(stem+"ness", v)
+		default:
+			put(w+"ed", v)
+			put(w+"ing", v)
+			if cvc(w) {
+				put(w+string(last)+"ed", v)
+				put(w+string(last)+"ing", v)
+			}
+		}
+	}
+	maps.Copy(lex, add)
+}
+
+// cvc reports a word ending consonant-vowel-consonant ("stop", "sin"),
+// whose final consonant doubles before -ed and -ing.
+func cvc(w string) bool {
+	n := len(w)
+	vowel := func(c byte) bool { return strings.IndexByte("aeiou", c) >= 0 }
+	return n >= 3 && !vowel(w[n-1]) && vowel(w[n-2]) && !vowel(w[n-3]) && strings.IndexByte("wxy", w[n-1]) < 0
+}
+
+// inflectionStop are regular-looking forms whose meaning is not their
+// word's: "meaning" (not "mean"), "sparing" (not "spare").
+var inflectionStop = map[string]bool{
+	"meaning": true, "sparing": true,
 }
 
 // tsvLines yields the first two tab-separated fields of each line.
@@ -271,6 +361,7 @@ type sentToken struct {
 	emoji    bool // valence in emojiVal
 	emojiVal emojiValence
 	upper    bool // has cased letters, none lower case
+	emoticon bool // punctuation and at most single letters: ":-)" "D:" "<3"
 	clause   bool // the written field ended a clause: "well," "know." "what?!"
 }
 
@@ -358,13 +449,37 @@ func (s *Sentiment) addWord(w string, st *sentScratch) {
 		}
 	}
 	lower := strings.ToLower(w)
-	st.toks = append(st.toks, sentToken{text: w, lower: lower, upper: isUpper(w)})
+	emo := s.rules.emoticonAsIs && isEmoticon(w)
+	if emo {
+		if _, ok := s.lexicon[w]; ok {
+			lower = w // "D:" is not "d:"
+		}
+	}
+	st.toks = append(st.toks, sentToken{text: w, lower: lower, upper: isUpper(w) && !emo, emoticon: emo})
 }
 
-// endsClause reports a field that closes a clause: "well," "know." but not ":)" or "...".
+// isEmoticon reports a token of punctuation with no two letters in a row
+// (":-)" "D:" "<3" "b^d"), as opposed to a word ("can't", "XD").
+func isEmoticon(w string) bool {
+	punct, prevLetter := false, false
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if letter && prevLetter {
+			return false
+		}
+		prevLetter = letter
+		punct = punct || isPunct[c]
+	}
+	return punct && len(w) > 1
+}
+
+// endsClause reports a field that closes a clause: "well," "know." "idea.."
+// "what?!" but not ":)" or "...".
 func endsClause(f string) bool {
 	f = strings.TrimRight(f, "\"')]")
-	return len(f) > 1 && strings.ContainsRune(",;:.!?", rune(f[len(f)-1])) && unicode.IsLetter(rune(f[len(f)-2]))
+	w := strings.TrimRight(f, ",;:.!?")
+	return len(w) > 0 && len(w) < len(f) && unicode.IsLetter(rune(w[len(w)-1]))
 }
 
 // isUpper is Python's str.isupper: at least one cased letter and none lower case.
@@ -512,13 +627,19 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 			continue
 		}
 		v := base
+		if s.rules.serviceNames && i > 0 && serviceName[toks[i-1].lower] && (t.lower == "support" || t.lower == "help") {
+			v = 0 // "tech support" names a department; what is said of it carries the sentiment
+			if explain {
+				st.why[i] = append(st.why[i], "names a service")
+			}
+		}
 		if explain {
 			lexVal[i] = base
 			if len(elongated) > 0 && elongated[i] {
 				st.why[i] = append(st.why[i], "elongated")
 			}
 		}
-		if t.lower == "no" && i+1 < n {
+		if t.lower == "no" && i+1 < n && !toks[i+1].emoticon && !(t.clause && s.rules.clauseScope) {
 			if _, ok := s.lexicon[toks[i+1].lower]; ok {
 				v = 0 // "no" negates the next word instead of counting itself
 				if explain {
@@ -526,7 +647,7 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 				}
 			}
 		}
-		if s.negatedByNo(toks, i) {
+		if !t.emoticon && s.negatedByNo(toks, i) {
 			v = base * negScalar
 			if explain {
 				st.why[i] = append(st.why[i], "negated by no")
@@ -550,8 +671,10 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 	s.butCheck(toks, st, explain, &textRules)
 
 	var sum float64
+	words := false // any token with a valence
 	for _, v := range st.vals {
 		sum += v
+		words = words || v != 0
 	}
 	// Punctuation emphasis strengthens whichever way the text already leans.
 	ep := min(strings.Count(text, "!"), maxExclaims)
@@ -565,20 +688,26 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 		}
 	}
 	amp += qamp
+	bare := 0.0
 	switch {
 	case sum > 0:
 		sum += amp
 	case sum < 0:
 		sum -= amp
+	case !words && ep > 0 && s.rules.bareExclaim && hasWord(toks):
+		bare = float64(ep) * exclaimIncr
+		sum = bare
 	}
 	out := SentimentExplanation{Sum: sum, Compound: normalizeScore(sum)}
 	if !explain {
 		return out
 	}
-	if sum != 0 && ep > 0 {
+	if bare > 0 {
+		textRules = append(textRules, fmt.Sprintf("bare exclamation x%d %+.3f", ep, bare))
+	} else if sum != 0 && ep > 0 {
 		textRules = append(textRules, fmt.Sprintf("exclamation x%d %+.3f", ep, math.Copysign(float64(ep)*exclaimIncr, sum)))
 	}
-	if sum != 0 && qamp > 0 {
+	if sum != 0 && qamp > 0 && bare == 0 {
 		textRules = append(textRules, fmt.Sprintf("questions x%d %+.3f", qm, math.Copysign(qamp, sum)))
 	}
 	out.Rules = textRules
@@ -590,6 +719,20 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 	}
 	out.Sum = round4(out.Sum)
 	return out
+}
+
+// serviceName are the words that make "support" and "help" the name of a
+// department ("tech support", "customer support") rather than praise.
+var serviceName = map[string]bool{"tech": true, "technical": true, "customer": true, "product": true, "online": true, "phone": true}
+
+// hasWord reports a token with a letter: "!!!" alone is no message.
+func hasWord(toks []sentToken) bool {
+	for _, t := range toks {
+		if strings.IndexFunc(t.text, unicode.IsLetter) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // negatedUse are verbs of buying and working that say little alone but are
@@ -627,6 +770,8 @@ func (s *Sentiment) negatedByNo(toks []sentToken, i int) bool {
 // dampeners (weaker with distance), negation, and the special idioms.
 func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScratch, explain bool) {
 	v := st.vals[i]
+	enough := s.rules.notEnough && enoughAfter(toks, i)
+	shielded := false // a sentiment word nearer than a negator takes the negation ("never fails to amaze")
 	for d := range 3 {
 		if i <= d {
 			break
@@ -635,7 +780,8 @@ func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScr
 		if p.clause {
 			break // negation and boosters stop at the end of the previous clause
 		}
-		if _, ok := s.lexicon[p.lower]; ok {
+		if lv, ok := s.lexicon[p.lower]; ok {
+			shielded = shielded || s.rules.negationScope && lv != 0 && p.lower != "no"
 			continue // a word with its own sentiment modifies nothing
 		}
 		if b, ok := s.booster[p.lower]; ok {
@@ -665,7 +811,9 @@ func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScr
 				}
 			}
 		}
-		v = s.negationCheck(toks, i, d, v, st, explain)
+		if !toks[i].emoticon && !shielded {
+			v = s.negationCheck(toks, i, d, v, enough, st, explain)
+		}
 		if d == 2 {
 			v = s.idiomCheck(toks, i, v, st, explain)
 		}
@@ -678,8 +826,29 @@ func (s *Sentiment) negates(w string) bool {
 	return s.negation[w] || strings.Contains(w, "n't")
 }
 
-func (s *Sentiment) negationCheck(toks []sentToken, i, d int, v float64, st *sentScratch, explain bool) float64 {
+// enoughAfter reports "enough" within three words after token i, in its
+// clause: "can't praise it highly enough", "cannot recommend it enough".
+func enoughAfter(toks []sentToken, i int) bool {
+	for k := i; k < len(toks) && k <= i+3; k++ {
+		if k > i && toks[k].lower == "enough" {
+			return true
+		}
+		if toks[k].clause {
+			return false
+		}
+	}
+	return false
+}
+
+// negationCheck applies a negator d+1 words before token i. With enough
+// ("can't recommend it enough") the negator praises: the word is
+// intensified, not flipped.
+func (s *Sentiment) negationCheck(toks []sentToken, i, d int, v float64, enough bool, st *sentScratch, explain bool) float64 {
 	l := func(k int) string { return toks[i-k].lower }
+	negScalar := negScalar
+	if enough {
+		negScalar = neverSoScale
+	}
 	out := v
 	switch d {
 	case 0:
@@ -704,9 +873,12 @@ func (s *Sentiment) negationCheck(toks []sentToken, i, d int, v float64, st *sen
 		}
 	}
 	if explain && out != v {
-		if out*v < 0 {
+		switch {
+		case out*v < 0:
 			st.why[i] = append(st.why[i], "negated by "+toks[i-d-1].text)
-		} else {
+		case enough:
+			st.why[i] = append(st.why[i], "intensified by "+toks[i-d-1].text+" ... enough")
+		default:
 			st.why[i] = append(st.why[i], "intensified by never so")
 		}
 	}

@@ -41,6 +41,18 @@ func TestSentimentScore(t *testing.T) {
 		{"empty", "", 0},
 		{"only punctuation", "!!! ???", 0},
 		{"negation stops at the clause", "I don't know. Good support", 1},
+		{"negation stops at a clause ended by two dots", "no idea.. sexy perhaps?", 1},
+		{"dismay emoticon keeps its case", "I forgot it on the table D: D:", -1},
+		{"emoticon is not negated", "Nope :-)", 1},
+		{"no ending its sentence is dismay, not a negator", "Oh no. Escape when you can", -1},
+		{"bare exclamation is mild enthusiasm", "Got the new laptop!", 1},
+		{"bare question stays neutral", "Got the new laptop?", 0},
+		{"negator reaches only the first sentiment word", "canon never fails to amaze", 1},
+		{"cannot recommend enough", "i cannot recommend it enough", 1},
+		{"can't praise highly enough", "can't praise it highly enough", 1},
+		{"inflection missing from the lexicon", "the blazing crappiness of this player", -1},
+		{"tech support names a department", "tech support from apex is nonexistent", 0},
+		{"support still praises", "thanks for the support", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +110,18 @@ func TestSentimentExplain(t *testing.T) {
 	if len(em.Tokens) != 1 || !strings.Contains(em.String(), "emoji slightly smiling face") {
 		t.Errorf("Explain(🙂) = %s, want the emoji and its name", em)
 	}
+	// The newer rules say what they did, and the explained score is the score.
+	for text, want := range map[string]string{
+		"Got the new laptop!":          "bare exclamation x1 +0.292",
+		"i cannot recommend it enough": "intensified by cannot ... enough",
+		"tech support was slow":        "support +0.00 [names a service]",
+		"it never fails to amaze":      "amaze +",
+	} {
+		e := s.Explain(text)
+		if !strings.Contains(e.String(), want) || e.Compound != s.Score(text) {
+			t.Errorf("Explain(%q) = %s\nwant %q and compound %v", text, e, want, s.Score(text))
+		}
+	}
 	if z := s.Explain("The bank opens a branch."); z.Compound != 0 || len(z.Tokens) != 0 {
 		t.Errorf("neutral text explained as %s", z)
 	}
@@ -106,7 +130,8 @@ func TestSentimentExplain(t *testing.T) {
 func TestVADERRules(t *testing.T) {
 	// The plain VADER rules keep VADER's known misses, which NewSentiment fixes.
 	v, a := NewVADERSentiment(), DefaultSentiment()
-	for _, text := range []string{"ok.", "NO NO NO NO", "do not buy this", "😡"} {
+	for _, text := range []string{"ok.", "NO NO NO NO", "do not buy this", "😡", "D:", "Nope :-)", "Got it!",
+		"never fails to amaze", "cannot recommend it enough", "crappiness", "customer support was slow"} {
 		if v.Score(text) == a.Score(text) {
 			t.Errorf("%q scores %.3f under both rule sets; the fix made no difference", text, v.Score(text))
 		}

@@ -3,11 +3,8 @@ package analysis
 import (
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/jdkato/prose/v2"
 )
 
 // TermSep separates a term's key from its display form in
@@ -30,37 +27,22 @@ const MaxTermsPerPost = 40
 // last words (English noun phrases are head-final: "new mobile banking app").
 const maxTermWords = 4
 
-// taggerModel is prose's English model with the averaged-perceptron tagger,
-// decoded once (about 0.3 s and 15 MB) and shared: the tagger only reads its
-// maps, so concurrent documents are safe. prose offers no exported way to
-// build a tagging model, but NewDocument fills Document.Model with the default
-// one when none is given, and with extraction off it decodes the tagger only.
-var taggerModel = sync.OnceValue(func() *prose.Model {
-	doc, err := prose.NewDocument("", prose.WithSegmentation(false), prose.WithExtraction(false))
-	if err != nil || doc.Model == nil {
-		return nil
-	}
-	return doc.Model
-})
-
-// tagged is one of our tokens with prose's Penn Treebank tag ("" where prose
-// gave none, e.g. a clitic it dropped) and whether it opens a sentence.
+// tagged is one of our tokens with its Penn Treebank tag ("" when the
+// tagger model could not be loaded) and whether it opens a sentence.
 type tagged struct {
 	Token
 	tag   string
 	start bool
 }
 
-// tagTokens POS-tags our tokens. prose tags its own tokenization of a text,
-// so the tokens are written out space-separated (hashtags without "#", which
-// prose would otherwise tag as a noun whatever the word) and prose's tokens are
-// aligned back by offset: the first prose token inside one of ours gives its
-// tag. Segmentation and entity extraction stay off: sentence starts are read
-// from the punctuation tokens instead, at no cost.
+// tagTokens POS-tags our tokens with prose's model (see posTagger), the whole
+// text as one sequence as prose does with segmentation off. Hashtags are
+// tagged as their word (as a hashtag prose would call it a noun whatever the
+// word), mentions with their "@". Sentence starts are read from the
+// punctuation tokens, at no cost.
 func tagTokens(toks []Token) []tagged {
 	out := make([]tagged, len(toks))
-	starts := make([]int, len(toks))
-	var b strings.Builder
+	words := make([]string, len(toks))
 	pending := true // the next word opens a sentence
 	for i, t := range toks {
 		out[i] = tagged{Token: t, start: pending}
@@ -72,43 +54,20 @@ func tagTokens(toks []Token) []tagged {
 		default:
 			pending = false
 		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		starts[i] = b.Len()
+		words[i] = t.Text
 		if t.Kind == Mention {
-			b.WriteByte('@')
+			words[i] = "@" + t.Text
 		}
-		b.WriteString(t.Text)
 	}
-	m := taggerModel()
-	if m == nil {
+	tg, err := defaultTagger()
+	if err != nil {
 		return out
 	}
-	text := b.String()
-	func() {
-		defer func() { _ = recover() }() // a prose panic leaves the remaining tokens untagged
-		doc, err := prose.NewDocument(text, prose.UsingModel(m),
-			prose.WithSegmentation(false), prose.WithExtraction(false))
-		if err != nil {
-			return
-		}
-		cur, ti := 0, 0
-		for _, pt := range doc.Tokens() {
-			j := strings.Index(text[cur:], pt.Text)
-			if j < 0 || pt.Text == "" {
-				return
-			}
-			off := cur + j
-			cur = off + len(pt.Text)
-			for ti+1 < len(starts) && starts[ti+1] <= off {
-				ti++
-			}
-			if out[ti].tag == "" {
-				out[ti].tag = pt.Tag
-			}
-		}
-	}()
+	tags := make([]uint8, len(words))
+	tg.tagWords(words, tags)
+	for i, c := range tags {
+		out[i].tag = tg.classes[c]
+	}
 	return out
 }
 
@@ -228,20 +187,20 @@ func ExtractTerms(text string) (terms []string, orgs []string) {
 	return collectTerms(tg, true), organisations(tg)
 }
 
-// postTerms extracts the terms and organisations of a post's normalized
-// title and text for the Analyzer. Title and text are tagged in one prose
-// call with a full stop between them, so the text starts a sentence.
+// postTerms extracts the terms and organisations of a post's title and text
+// tokens for the Analyzer. Title and text are tagged as one sequence with a
+// full stop between them, so the text starts a sentence.
 // Organisations that are configured brands (name or alias, anywhere in the
 // name: "Acme Bank UK" is Acme) or topic terms ("Open Banking" capitalized)
 // are dropped. prose's tagger knows English only: a post whose language is
 // known and not English keeps its hashtags as terms and gives no
 // organisations, rather than the tagger's guesses.
-func (a *Analyzer) postTerms(title, text, lang string) (terms, orgs []string) {
-	toks := Tokenize(title)
-	if len(toks) > 0 {
-		toks = append(toks, Token{Text: ".", Folded: ".", Kind: Punct})
+func (a *Analyzer) postTerms(title, text []Token, lang string) (terms, orgs []string) {
+	toks := make([]Token, 0, len(title)+1+len(text))
+	if len(title) > 0 {
+		toks = append(append(toks, title...), Token{Text: ".", Folded: ".", Kind: Punct})
 	}
-	toks = append(toks, Tokenize(text)...)
+	toks = append(toks, text...)
 	if l := primaryLang(lang); l != "" && l != "en" {
 		return hashtagTerms(toks), nil
 	}

@@ -121,7 +121,7 @@ func TestPostTerms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			terms, orgs := a.postTerms(Normalize(tt.title), Normalize(tt.text), tt.lang)
+			terms, orgs := a.postTerms(Tokenize(Normalize(tt.title)), Tokenize(Normalize(tt.text)), tt.lang)
 			if !equalOrEmpty(terms, tt.wantTerms) {
 				t.Errorf("terms = %q, want %q", terms, tt.wantTerms)
 			}
@@ -140,7 +140,7 @@ func BenchmarkExtractTerms(b *testing.B) {
 	for i, p := range posts {
 		texts[i] = Normalize(p.Title + " " + p.Text)
 	}
-	taggerModel() // loaded once, outside the timing
+	defaultTagger() // loaded once, outside the timing
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {

@@ -6,7 +6,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jdkato/prose/v2"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -40,15 +39,9 @@ type Token struct {
 	Kind   TokenKind
 }
 
-// proseModel is shared by every call. Tokenizing needs no model data, but
-// prose.NewDocument without UsingModel and with tagging on gob-decodes the
-// perceptron tagger on every call (measured 150-500 ms a document), so the
-// model is built once and tagging, segmentation and extraction stay off.
-var proseModel = sync.OnceValue(func() *prose.Model { return &prose.Model{Name: "affinityd-tokens"} })
-
-// Tokenize splits normalized text into tokens with prose's tokenizer, then
-// repairs what prose gets wrong for social posts. Found in prose v2.0.0
-// (iterTokenizer) and handled here:
+// Tokenize splits normalized text into tokens the way prose's tokenizer does
+// (ported in proseSplit, see there why), then repairs what prose gets wrong
+// for social posts. Found in prose v2.0.0 (iterTokenizer) and handled here:
 //   - it splits on whitespace and peels ASCII affixes only, so
 //     "customer-service", "great🔥", "service…", «bonjour» stay one token:
 //     each prose token is split again at punctuation and symbols;
@@ -89,30 +82,117 @@ type tokenizer struct {
 	joinTag TokenKind
 }
 
-// prose tokenizes t.text with prose and refines its tokens; false when prose panicked.
+// prose tokenizes t.text as prose does and refines its tokens; false on a
+// panic, after which the caller tokenizes without prose's rules.
 func (t *tokenizer) prose() (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	doc, err := prose.NewDocument(t.text, prose.UsingModel(proseModel()),
-		prose.WithTagging(false), prose.WithSegmentation(false), prose.WithExtraction(false))
-	if err != nil {
-		return false
-	}
 	t.joinAt = -1
 	cur := 0
-	for _, pt := range doc.Tokens() {
-		i := strings.Index(t.text[cur:], pt.Text)
-		if i < 0 || pt.Text == "" {
-			break // prose changed the text in a way we do not know; the rest is ours
+	stop := false
+	for field := range strings.FieldsFuncSeq(t.text, unicode.IsSpace) {
+		proseSplit(field, func(pt string) {
+			if stop {
+				return
+			}
+			// prose's tokens are substrings of the text, in order, except
+			// the parts it drops (see proseSplit): the first occurrence
+			// after the previous token is taken, as before the port.
+			i := strings.Index(t.text[cur:], pt)
+			if i < 0 || pt == "" {
+				stop = true
+				return
+			}
+			t.fallback(cur, cur+i) // whatever prose skipped, usually whitespace
+			t.refine(cur+i, cur+i+len(pt))
+			cur += i + len(pt)
+		})
+		if stop {
+			break
 		}
-		t.fallback(cur, cur+i) // whatever prose skipped, usually whitespace
-		t.refine(cur+i, cur+i+len(pt.Text))
-		cur += i + len(pt.Text)
 	}
 	t.fallback(cur, len(t.text))
+	return true
+}
+
+// proseSplit is doSplit of prose v2.0.0's iterTokenizer, ported so that
+// tokenizing costs no prose.Document, no *Token per token and no per-call
+// cache map: it peels the prefixes $ ( " [ and the suffixes , ) " ] ! ; . ? : '
+// off a whitespace-separated field, splits contractions before 'll 's 're 'm
+// and n't, keeps dotted abbreviations (U.S., Mr.) whole, and yields the
+// pieces in text order. It keeps prose's quirk of dropping the rest of a
+// field whose remainder starts with a contraction ("'sorry'"); Tokenize
+// recovers dropped text. prose's emoticon list is left out: every emoticon
+// is punctuation that refine splits rune by rune either way.
+func proseSplit(field string, yield func(string)) {
+	lo, hi := 0, len(field) // the token is field[lo:hi]; field[hi:] are peeled suffixes, one byte each
+	last := 0
+	for token := field; token != "" && utf8.RuneCountInString(token) != last; token = field[lo:hi] {
+		if proseAbbrev(token) {
+			yield(token)
+			break
+		}
+		last = utf8.RuneCountInString(token)
+		if len(token) > 1 && strings.IndexByte("$(\"[", token[0]) >= 0 {
+			yield(token[:1])
+			lo++
+		} else if idx := contractionIndex(token); idx > -1 {
+			if idx > 0 {
+				yield(token[:idx])
+			}
+			lo += idx
+		} else if len(token) > 1 && strings.IndexByte(",)\"]!;.?:'", token[len(token)-1]) >= 0 {
+			hi--
+		} else {
+			yield(token)
+		}
+	}
+	for i := hi; i < len(field); i++ {
+		yield(field[i : i+1])
+	}
+}
+
+// contractionIndex is where prose splits a contraction off token: the first
+// of 'll, 's, 're, 'm (in that order of preference), else n't, found in the
+// lower-cased token and longer than the piece, or -1.
+func contractionIndex(token string) int {
+	if strings.IndexByte(token, '\'') < 0 {
+		return -1
+	}
+	lower := strings.ToLower(token)
+	for _, c := range [...]string{"'ll", "'s", "'re", "'m", "n't"} {
+		if i := strings.Index(lower, c); i >= 0 && len(lower) > len(c) {
+			return i
+		}
+	}
+	return -1
+}
+
+// proseAbbrev is prose's internalRE: letters each followed by a dot, at least
+// two (U.S., e.g.), or a capital and one or two lower-case letters and a dot
+// (Mr., Inc.). ASCII only, as the pattern.
+func proseAbbrev(s string) bool {
+	if n := len(s); n >= 3 && n <= 4 && s[n-1] == '.' && 'A' <= s[0] && s[0] <= 'Z' {
+		lower := true
+		for i := 1; i < n-1; i++ {
+			lower = lower && 'a' <= s[i] && s[i] <= 'z'
+		}
+		if lower {
+			return true
+		}
+	}
+	if len(s) < 4 || len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i += 2 {
+		c := s[i] | 0x20
+		if c < 'a' || c > 'z' || s[i+1] != '.' {
+			return false
+		}
+	}
 	return true
 }
 

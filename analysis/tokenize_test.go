@@ -1,7 +1,13 @@
 package analysis
 
 import (
+	"golang.org/x/text/unicode/norm"
+	"os"
+	"path/filepath"
+	"slices"
+
 	"fmt"
+	"github.com/jdkato/prose/v2"
 	"strings"
 	"testing"
 )
@@ -134,6 +140,62 @@ func TestTokenizeFallbackAgreesWithProse(t *testing.T) {
 		tz.fallback(0, len(text))
 		if got, want := tok(tz.toks), tok(Tokenize(text)); got != want {
 			t.Fatalf("fallback differs on %q\n got %s\nwant %s", text, got, want)
+		}
+	}
+}
+
+// proseTokenize is Tokenize as it was before proseSplit: prose's own
+// tokenizer (prose.NewDocument) with the same repairs.
+func proseTokenize(t testing.TB, s string) []Token {
+	t.Helper()
+	if s == "" {
+		return nil
+	}
+	s = norm.NFC.String(strings.ToValidUTF8(s, "\uFFFD"))
+	tk := tokenizer{text: proseSafe(s), joinAt: -1}
+	doc, err := prose.NewDocument(tk.text, prose.UsingModel(&prose.Model{Name: "tokens"}),
+		prose.WithTagging(false), prose.WithSegmentation(false), prose.WithExtraction(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := 0
+	for _, pt := range doc.Tokens() {
+		i := strings.Index(tk.text[cur:], pt.Text)
+		if i < 0 || pt.Text == "" {
+			break
+		}
+		tk.fallback(cur, cur+i)
+		tk.refine(cur+i, cur+i+len(pt.Text))
+		cur += i + len(pt.Text)
+	}
+	tk.fallback(cur, len(tk.text))
+	return tk.toks
+}
+
+// TestTokenizeMatchesProse holds Tokenize, on its port of prose's tokenizer,
+// to what it gave on prose's own, token for token, on the benchmark corpus,
+// the fixture feeds and awkward cases (prose's emoticons included).
+func TestTokenizeMatchesProse(t *testing.T) {
+	texts := []string{
+		"don't they'll Acme's 'sorry' ('sorry') I'm we're y'all rock'n'roll O'Brien",
+		"U.S. e.g. Mr. Inc. A.B.C. a.b (U.S.) \"quoted,\" [x] $100 (see: this!) ...",
+		"it's, can't. won't! 's 'll n't ''s $'s ('re) :-) :) xD (-_-) ¯\\(ツ)/¯ ‘x’ o_O :`( 8-D",
+		"l'équipe dell'app qu'il ÀCME's Ⱥ's straße's İ's ok\xff's",
+		"#CustomerService @acmebank: (#tag) \"@acme\" # tag @ acme C# foo@acme.com",
+	}
+	_, posts := benchCorpus(300, 100, 20)
+	for _, p := range posts {
+		texts = append(texts, p.Text)
+	}
+	files, _ := filepath.Glob("../../shared/fixtures/feeds/*/*/*")
+	for i, p := range files {
+		if b, err := os.ReadFile(p); err == nil && i%3 == 0 && len(b) < 64<<10 {
+			texts = append(texts, Normalize(string(b)), string(b))
+		}
+	}
+	for _, text := range texts {
+		if want, got := proseTokenize(t, text), Tokenize(text); !slices.Equal(got, want) {
+			t.Errorf("%.60q:\n got %s\nwant %s", text, tok(got), tok(want))
 		}
 	}
 }

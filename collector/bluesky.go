@@ -2,11 +2,13 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -264,11 +266,11 @@ func (s *blueskySource) fetchQuery(ctx context.Context, f *blueskyFetch, q Query
 			return run
 		}
 		reachedOld := false
+		var skips pageSkips
 		for _, pv := range out.Posts {
 			indexed, err := time.Parse(time.RFC3339Nano, pv.IndexedAt)
-			if err != nil {
-				run.skipped++
-				s.logger.Warn("bluesky post skipped", "query", q.Key, "why", "no valid indexedAt", "uri", pv.URI)
+			if err != nil || !apiTimeOK(indexed, now) {
+				skips.add(cmp.Or(pv.bad, "no valid indexedAt"))
 				continue
 			}
 			// since is inclusive on the server, and the server filters by
@@ -280,20 +282,27 @@ func (s *blueskySource) fetchQuery(ctx context.Context, f *blueskyFetch, q Query
 			if !c.until.IsZero() && !indexed.Before(c.until) {
 				continue
 			}
-			p, err := s.post(pv, now)
-			if err != nil {
-				run.skipped++
-				s.logger.Warn("bluesky post skipped", "query", q.Key, "why", err.Error(), "uri", pv.URI)
-				continue
-			}
-			run.posts = append(run.posts, p)
+			// A post that does not decode or map still moves the cursor by
+			// its indexedAt: the next fetch must not stop on it again.
 			if indexed.After(newest) {
 				newest = indexed
 			}
 			if oldest.IsZero() || indexed.Before(oldest) {
 				oldest = indexed
 			}
+			if pv.bad != "" {
+				skips.add(pv.bad)
+				continue
+			}
+			p, err := s.post(pv, now)
+			if err != nil {
+				skips.add(err.Error())
+				continue
+			}
+			run.posts = append(run.posts, p)
 		}
+		run.skipped += skips.n
+		skips.warn(s.logger, "query", q.Key)
 		if reachedOld || out.Cursor == "" || len(out.Posts) == 0 {
 			break
 		}
@@ -310,7 +319,7 @@ func (s *blueskySource) fetchQuery(ctx context.Context, f *blueskyFetch, q Query
 // blueskySearchOutput is app.bsky.feed.searchPosts#output.
 type blueskySearchOutput struct {
 	Cursor string             `json:"cursor"`
-	Posts  *[]blueskyPostView `json:"posts"`
+	Posts  *[]json.RawMessage `json:"posts"` // each decoded alone: one bad post never sinks the page
 }
 
 type blueskySearchPage struct {
@@ -327,11 +336,29 @@ type blueskyPostView struct {
 	} `json:"author"`
 	Record      json.RawMessage `json:"record"`
 	Embed       *blueskyEmbed   `json:"embed"`
-	ReplyCount  int64           `json:"replyCount"`
-	RepostCount int64           `json:"repostCount"`
-	LikeCount   int64           `json:"likeCount"`
-	QuoteCount  int64           `json:"quoteCount"`
+	ReplyCount  apiCount        `json:"replyCount"`
+	RepostCount apiCount        `json:"repostCount"`
+	LikeCount   apiCount        `json:"likeCount"`
+	QuoteCount  apiCount        `json:"quoteCount"`
 	IndexedAt   string          `json:"indexedAt"`
+
+	// bad is why the view did not decode; then only URI and IndexedAt
+	// were read, to move the cursor past it.
+	bad string
+}
+
+// blueskyDecodeView decodes one postView of a page.
+func blueskyDecodeView(raw json.RawMessage) blueskyPostView {
+	var pv blueskyPostView
+	if err := json.Unmarshal(raw, &pv); err != nil {
+		var k struct {
+			URI       string `json:"uri"`
+			IndexedAt string `json:"indexedAt"`
+		}
+		_ = json.Unmarshal(raw, &k)
+		return blueskyPostView{URI: k.URI, IndexedAt: k.IndexedAt, bad: err.Error()}
+	}
+	return pv
 }
 
 // blueskyRecord is the part of an app.bsky.feed.post record we read; the
@@ -390,7 +417,11 @@ func (s *blueskySource) search(ctx context.Context, f *blueskyFetch, q Query, c 
 	if out.Posts == nil {
 		return blueskySearchPage{}, &FetchError{Reason: ReasonParse, Err: errors.New("searchPosts: answer has no posts array")}
 	}
-	return blueskySearchPage{Cursor: out.Cursor, Posts: *out.Posts}, nil
+	posts := make([]blueskyPostView, len(*out.Posts))
+	for i, raw := range *out.Posts {
+		posts[i] = blueskyDecodeView(raw)
+	}
+	return blueskySearchPage{Cursor: out.Cursor, Posts: posts}, nil
 }
 
 // query does an authenticated XRPC GET. An expired or rejected access token
@@ -634,9 +665,10 @@ func (s *blueskySource) post(pv blueskyPostView, now time.Time) (affinity.Post, 
 	p.Collected = now
 	p.Format = s.format
 	p.Engagement = affinity.Engagement{
-		Likes:   max(pv.LikeCount, 0),
-		Reposts: max(pv.RepostCount, 0) + max(pv.QuoteCount, 0),
-		Replies: max(pv.ReplyCount, 0),
+		Likes: pv.LikeCount.nonNeg(),
+		// Two counts near the int64 limit must not wrap around when added.
+		Reposts: min(pv.RepostCount.nonNeg(), math.MaxInt64-pv.QuoteCount.nonNeg()) + pv.QuoteCount.nonNeg(),
+		Replies: pv.ReplyCount.nonNeg(),
 	}
 	return p, nil
 }

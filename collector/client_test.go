@@ -178,6 +178,14 @@ func TestClientBodySize(t *testing.T) {
 			w.Header().Set("Content-Encoding", "gzip")
 			_, _ = w.Write(gz(100 * testCap)) // ~6 KB on the wire
 		}, 0, ReasonTooLarge},
+		{"undeclared .gz body inflated", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/gzip")
+			_, _ = w.Write(gz(1000))
+		}, 1000, ""},
+		{"undeclared .gz bomb inflating past the cap", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/gzip")
+			_, _ = w.Write(gz(100 * testCap))
+		}, 0, ReasonTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +205,23 @@ func TestClientBodySize(t *testing.T) {
 				t.Errorf("reason %q, want %q (%v)", fe.Reason, tt.reason, err)
 			}
 		})
+	}
+}
+
+// An error page is read only as far as maxErrorBody: its status is the news.
+func TestClientErrorBodyCapped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(make([]byte, 4*maxErrorBody))
+	}))
+	defer srv.Close()
+	c := NewClient(config.Collector{MaxBodySize: 10 * maxErrorBody}, "1")
+	r, err := c.Get(context.Background(), srv.URL, Validators{})
+	if fe := fetchErr(t, err); fe.Reason != ReasonHTTP5xx {
+		t.Fatalf("reason %q, want http_5xx", fe.Reason)
+	}
+	if len(r.Body) != maxErrorBody {
+		t.Errorf("read %d bytes of the error page, want %d", len(r.Body), maxErrorBody)
 	}
 }
 
@@ -349,6 +374,47 @@ func TestErrorsRedactSecrets(t *testing.T) {
 	}
 	if !strings.Contains(msg, "q=acme") || !strings.Contains(msg, "/feed") {
 		t.Errorf("error %q should still name the URL", msg)
+	}
+}
+
+// A server that echoes our credentials in its error page does not get them
+// into the body sources quote in errors.
+func TestClientScrubsEchoedSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":"bad credentials %s for %s"}`, r.Header.Get("Authorization"), r.URL.RequestURI())
+	}))
+	defer srv.Close()
+	c := testClient(5 * time.Second)
+	for _, tt := range []struct {
+		name, url, auth string
+		secrets         []string
+	}{
+		{"bearer token", srv.URL + "/api", "Bearer tok-4f9c1e", []string{"tok-4f9c1e"}},
+		{"basic auth from the URL", strings.Replace(srv.URL, "http://", "http://alice:hunter2@", 1), "", []string{"hunter2", "YWxpY2U6aHVudGVyMg=="}},
+		{"token in the query", srv.URL + "/feed?access_token=qs-9981&q=acme", "", []string{"qs-9981"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := c.NewRequest(context.Background(), http.MethodGet, tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			r, err := c.Do(req)
+			if err == nil || r == nil {
+				t.Fatalf("want a 401 error with its response, got %v", err)
+			}
+			for _, secret := range tt.secrets {
+				if strings.Contains(string(r.Body), secret) || strings.Contains(err.Error(), secret) {
+					t.Errorf("secret %q in body %q or error %q", secret, r.Body, err)
+				}
+			}
+			if !strings.Contains(string(r.Body), "bad credentials") {
+				t.Errorf("body %q lost the server's message", r.Body)
+			}
+		})
 	}
 }
 

@@ -156,13 +156,9 @@ func redactURL(raw string) string {
 		q := u.Query()
 		changed := false
 		for k := range q {
-			lk := strings.ToLower(k)
-			for _, s := range []string{"token", "key", "secret", "password", "passwd", "auth", "sig", "session"} {
-				if strings.Contains(lk, s) {
-					q[k] = []string{"REDACTED"}
-					changed = true
-					break
-				}
+			if secretKey(k) {
+				q[k] = []string{"REDACTED"}
+				changed = true
 			}
 		}
 		if changed {
@@ -170,4 +166,15 @@ func redactURL(raw string) string {
 		}
 	}
 	return u.String()
+}
+
+// secretKey reports a query parameter whose value is a credential.
+func secretKey(k string) bool {
+	lk := strings.ToLower(k)
+	for _, s := range []string{"token", "key", "secret", "password", "passwd", "auth", "sig", "session"} {
+		if strings.Contains(lk, s) {
+			return true
+		}
+	}
+	return false
 }

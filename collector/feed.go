@@ -75,9 +75,12 @@ func (s *feedSource) Fetch(ctx context.Context, state affinity.SourceState) (Res
 		res.NotModified = true
 		return res, nil
 	}
-	feed, err := ParseFeed(resp.Body, resp.ContentType)
+	feed, truncated, err := parseFeed(resp.Body, resp.ContentType)
 	if err != nil {
 		return res, at(s.where(), err)
+	}
+	if truncated {
+		s.logger.Warn("feed has too many items: kept the first ones", "items_kept", len(feed.Items))
 	}
 	base, _ := url.Parse(resp.URL)
 	res.Posts = feedPosts(feed, base, s.name, s.format, s.now())

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -296,11 +297,15 @@ func (w *hnWalk) run(ctx context.Context) error {
 			w.stopAt(oldest, atOldest)
 			return apiWrap(fmt.Sprintf("query %q", w.q.Key), err)
 		}
+		var skips pageSkips
 		for _, h := range resp.hits {
 			t, id := h.createdAt(), h.ObjectID
 			if id == "" || t == 0 {
-				w.skipped++
-				w.s.logger.Warn("hackernews hit without objectID or created_at skipped", "query", w.q.Key, "object_id", id)
+				skips.add(cmp.Or(h.bad, "hit without objectID or created_at"))
+				continue
+			}
+			if t > w.now.Add(apiFutureSkew).Unix() { // compared as seconds: time.Unix of a huge t wraps
+				skips.add("created_at_i " + strconv.FormatInt(t, 10) + " is out of range")
 				continue
 			}
 			if t <= w.cur.lo || (w.cur.walking() && t > w.cur.hi) {
@@ -317,8 +322,16 @@ func (w *hnWalk) run(ctx context.Context) error {
 				continue // shifted onto the next page by newer posts, or delivered before a restart
 			}
 			delivered[id] = true
+			if h.bad != "" {
+				// Its id and time still moved the window, so the next
+				// fetch does not ask for it again.
+				skips.add(h.bad)
+				continue
+			}
 			w.posts = append(w.posts, h.post(w.s.name, w.s.format, w.now))
 		}
+		w.skipped += skips.n
+		skips.warn(w.s.logger, "query", w.q.Key, "page", page0)
 		switch {
 		case len(resp.hits) == hnHitsPerPage && page0+1 < resp.nbPages:
 			page++
@@ -371,24 +384,50 @@ func hnUnion(a, b []string) []string {
 }
 
 type hnHit struct {
-	ObjectID    string  `json:"objectID"`
-	CreatedAt   string  `json:"created_at"`
-	CreatedAtI  int64   `json:"created_at_i"`
-	Title       *string `json:"title"`
-	URL         *string `json:"url"`
-	Author      *string `json:"author"`
-	Points      *int64  `json:"points"`
-	StoryText   *string `json:"story_text"`
-	CommentText *string `json:"comment_text"`
-	NumComments *int64  `json:"num_comments"`
-	StoryTitle  *string `json:"story_title"`
+	ObjectID    string   `json:"objectID"`
+	CreatedAt   string   `json:"created_at"`
+	CreatedAtI  int64    `json:"created_at_i"`
+	Title       *string  `json:"title"`
+	URL         *string  `json:"url"`
+	Author      *string  `json:"author"`
+	Points      apiCount `json:"points"`
+	StoryText   *string  `json:"story_text"`
+	CommentText *string  `json:"comment_text"`
+	NumComments apiCount `json:"num_comments"`
+	StoryTitle  *string  `json:"story_title"`
+
+	// bad is why the hit did not decode; only its objectID and time were
+	// read, to keep the window moving past it.
+	bad string
 }
 
+// hnHitKey is what moves the cursor; read alone from a hit that does not
+// decode whole.
+type hnHitKey struct {
+	ObjectID   string `json:"objectID"`
+	CreatedAt  string `json:"created_at"`
+	CreatedAtI int64  `json:"created_at_i"`
+}
+
+// hnResponse is the envelope; every hit is decoded on its own (see apiCount).
 type hnResponse struct {
-	Hits    *[]hnHit `json:"hits"`
-	NbHits  int      `json:"nbHits"`
-	NbPages int      `json:"nbPages"`
-	Page    int      `json:"page"`
+	Hits    *[]json.RawMessage `json:"hits"`
+	NbHits  int                `json:"nbHits"`
+	NbPages int                `json:"nbPages"`
+	Page    int                `json:"page"`
+}
+
+// hnDecodeHit decodes one hit; a hit that does not decode comes back with
+// bad set and whatever of its key could be read.
+func hnDecodeHit(raw json.RawMessage) hnHit {
+	var h hnHit
+	err := json.Unmarshal(raw, &h)
+	if err == nil {
+		return h
+	}
+	var k hnHitKey
+	_ = json.Unmarshal(raw, &k)
+	return hnHit{ObjectID: k.ObjectID, CreatedAt: k.CreatedAt, CreatedAtI: k.CreatedAtI, bad: err.Error()}
 }
 
 type hnPage struct {
@@ -409,13 +448,6 @@ func (h hnHit) createdAt() int64 {
 func hnStr(p *string) string {
 	if p == nil {
 		return ""
-	}
-	return *p
-}
-
-func hnNum(p *int64) int64 {
-	if p == nil {
-		return 0
 	}
 	return *p
 }
@@ -450,8 +482,8 @@ func (h hnHit) post(source string, format affinity.Format, now time.Time) affini
 		Title:     title,
 		Text:      text,
 		Engagement: affinity.Engagement{
-			Score:   hnNum(h.Points),
-			Replies: hnNum(h.NumComments),
+			Score:   h.Points.n(),
+			Replies: h.NumComments.nonNeg(),
 		},
 		Format: format,
 	}
@@ -489,7 +521,11 @@ func (s *hnSource) search(ctx context.Context, q Query, c hnCursor, page int) (h
 	if r.Hits == nil {
 		return hnPage{}, &FetchError{Reason: ReasonParse, Err: errors.New("search_by_date: response has no hits array")}
 	}
-	return hnPage{hits: *r.Hits, nbHits: r.NbHits, nbPages: r.NbPages}, nil
+	hits := make([]hnHit, len(*r.Hits))
+	for i, raw := range *r.Hits {
+		hits[i] = hnDecodeHit(raw)
+	}
+	return hnPage{hits: hits, nbHits: r.NbHits, nbPages: r.NbPages}, nil
 }
 
 // apiJSONCheck rejects a 200 that is not JSON: an HTML error page from a proxy or
@@ -526,3 +562,96 @@ func apiRetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// --- shared by the JSON API sources: one bad item never sinks its page ---
+//
+// A page is decoded in two steps: the envelope (the array, or the object
+// holding it) with each item kept as json.RawMessage, then every item on its
+// own. A body that is not JSON at all, or whose envelope has the wrong shape,
+// is still a parse error for the fetch: nothing in it can be trusted, and the
+// cursor stays. One item that does not decode, or lacks its id or time, is
+// skipped and counted (Result.Skipped), and the page's other items and the
+// cursor go on: otherwise the next fetch would ask for the same page and fail
+// on the same item for ever.
+
+// apiFutureSkew is how far in the future an item's time may lie (clocks of
+// federated servers drift). A later time is taken for garbage: a cursor
+// moved there would make every later item look old, and the source would
+// stall.
+const apiFutureSkew = 24 * time.Hour
+
+// apiTimeOK reports whether an item's time can drive a cursor: after 1970
+// and not beyond now plus apiFutureSkew.
+func apiTimeOK(t, now time.Time) bool {
+	return t.Unix() > 0 && !t.After(now.Add(apiFutureSkew))
+}
+
+// pageSkips tallies the skipped items of one page (or one stream read) with
+// the first reason, so a page of bad items costs one warning, not one each.
+type pageSkips struct {
+	n     int
+	first string
+}
+
+// add counts one skipped item; why is kept only for the first and is cut
+// short, as it may quote the item.
+func (p *pageSkips) add(why string) {
+	if p.n == 0 {
+		p.first = apiSnippet(why, 160)
+	}
+	p.n++
+}
+
+// warn logs the page's skips in one line (the logger carries the source).
+func (p *pageSkips) warn(logger *slog.Logger, attrs ...any) {
+	if p.n == 0 {
+		return
+	}
+	logger.Warn("items skipped", append(attrs, "items_skipped", p.n, "first_err", p.first)...)
+}
+
+func apiSnippet(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// apiCount is an engagement count as a platform sends it. Floats lose their
+// fraction and numbers beyond int64 are clamped to its range, so a hostile
+// 1e400 neither fails the item nor wraps around; null is 0. A count that is
+// not a number (a string, an object) fails its item. Callers clamp counts
+// that cannot be negative at 0; a score (HN, Reddit, Lemmy) may be.
+type apiCount int64
+
+func (c *apiCount) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		return nil
+	}
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return fmt.Errorf("count is not a number: %s", apiSnippet(s, 20))
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*c = apiCount(n)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64) // ±Inf with ErrRange beyond float64
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("count %s: %w", apiSnippet(s, 20), err)
+	}
+	switch {
+	case f >= math.MaxInt64:
+		*c = math.MaxInt64
+	case f <= math.MinInt64:
+		*c = math.MinInt64
+	default:
+		*c = apiCount(int64(f))
+	}
+	return nil
+}
+
+// n is the count as a plain number; nonNeg clamps it at 0 for counts of
+// likes, reposts and replies, which cannot be negative.
+func (c apiCount) n() int64      { return int64(c) }
+func (c apiCount) nonNeg() int64 { return max(int64(c), 0) }

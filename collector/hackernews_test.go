@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -476,5 +477,243 @@ func TestHackerNewsCursorRoundTrip(t *testing.T) {
 		if _, ok := parseHNCursor(s); ok {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+// badItemKind is one JSON API source as the bad-item tests drive it: how a
+// page wraps its items, one item (id and its like/score count as raw JSON),
+// a page whose envelope is wrong, and where the count lands in a Post.
+type badItemKind struct {
+	kind     string
+	page     func(items ...string) string
+	item     func(id, count string) string
+	envelope string // valid JSON, wrong shape
+	count    func(affinity.Engagement) int64
+	signed   bool // the count is a score, which may be negative
+	source   func(t *testing.T, url string) (Source, affinity.SourceState)
+}
+
+var badItemNow = time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)
+
+func badItemOpts() Options {
+	return Options{Client: apiTestClient(), Now: func() time.Time { return badItemNow },
+		Queries: []Query{{Key: "topic:t", Terms: []string{"hello"}}}}
+}
+
+func badItemKinds() []badItemKind {
+	at := badItemNow.Add(-time.Hour)
+	lookback := model.Duration(7 * 24 * time.Hour)
+	return []badItemKind{
+		{
+			kind: "mastodon",
+			page: func(items ...string) string { return "[" + strings.Join(items, ",") + "]" },
+			item: func(id, n string) string {
+				return fmt.Sprintf(`{"id":%q,"uri":"https://m.example/users/a/statuses/%s","created_at":%q,"content":"<p>hello</p>","account":{"acct":"a"},"favourites_count":%s}`,
+					id, id, at.Format(time.RFC3339), n)
+			},
+			envelope: `{"statuses":[]}`,
+			count:    func(e affinity.Engagement) int64 { return e.Likes },
+			source: func(t *testing.T, url string) (Source, affinity.SourceState) {
+				src, err := newMastodon(config.Source{Name: "m", Kind: "mastodon", Instances: []string{url}, Tags: []string{"hello"}}, badItemOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return src, affinity.SourceState{Cursor: Cursors{url + "|hello": "100"}.Encode()}
+			},
+		},
+		{
+			kind: "lemmy",
+			page: func(items ...string) string { return `{"type_":"Posts","posts":[` + strings.Join(items, ",") + "]}" },
+			item: func(id, n string) string {
+				apID := ""
+				if id != "" {
+					apID = "https://l.example/post/" + id
+				}
+				return fmt.Sprintf(`{"post":{"name":"hello","ap_id":%q,"published":%q},"creator":{"name":"a","actor_id":"https://l.example/u/a"},"counts":{"upvotes":%s}}`,
+					apID, at.Format(time.RFC3339), n)
+			},
+			envelope: `{"posts":{"post":{}}}`,
+			count:    func(e affinity.Engagement) int64 { return e.Likes },
+			source: func(t *testing.T, url string) (Source, affinity.SourceState) {
+				src, err := newLemmy(config.Source{Name: "l", Kind: "lemmy", Instances: []string{url}, Lookback: lookback}, badItemOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return src, affinity.SourceState{}
+			},
+		},
+		{
+			kind: "hackernews",
+			page: func(items ...string) string {
+				return fmt.Sprintf(`{"hits":[%s],"nbHits":%d,"nbPages":1,"page":0}`, strings.Join(items, ","), len(items))
+			},
+			item: func(id, n string) string {
+				return fmt.Sprintf(`{"objectID":%q,"created_at_i":%d,"title":"hello","author":"a","points":%s}`, id, at.Unix(), n)
+			},
+			envelope: `{"hits":[],"nbHits":"many"}`,
+			count:    func(e affinity.Engagement) int64 { return e.Score },
+			signed:   true,
+			source: func(t *testing.T, url string) (Source, affinity.SourceState) {
+				src, err := newHackerNews(config.Source{Name: "hn", Kind: "hackernews", URL: url, Lookback: lookback}, badItemOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return src, affinity.SourceState{}
+			},
+		},
+		{
+			kind: "reddit",
+			page: func(items ...string) string {
+				return `{"kind":"Listing","data":{"after":null,"children":[` + strings.Join(items, ",") + "]}}"
+			},
+			item: func(id, n string) string {
+				return fmt.Sprintf(`{"kind":"t3","data":{"id":%q,"created_utc":%d,"title":"hello","selftext":"","is_self":true,"permalink":"/r/t/comments/%s/","score":%s}}`,
+					id, at.Unix(), id, n)
+			},
+			envelope: `{"kind":"Listing","data":{"children":{}}}`,
+			count:    func(e affinity.Engagement) int64 { return e.Score },
+			signed:   true,
+			source: func(t *testing.T, url string) (Source, affinity.SourceState) {
+				t.Setenv("AFFINITYD_TEST_BAD_ITEM_SECRET", "secret")
+				src, err := newReddit(config.Source{Name: "rd", Kind: "reddit", URL: url, Subreddits: []string{"t"}, Lookback: lookback,
+					ClientID: "id", ClientSecret: config.Secret{Env: "AFFINITYD_TEST_BAD_ITEM_SECRET"}}, badItemOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs := src.(*redditSource)
+				rs.tokenURL = url + "/api/v1/access_token"
+				rs.subs = nil // only the search listing: one page, as for the other kinds
+				return rs, affinity.SourceState{}
+			},
+		},
+		{
+			kind: "bluesky",
+			page: func(items ...string) string { return `{"posts":[` + strings.Join(items, ",") + "]}" },
+			item: func(id, n string) string {
+				return fmt.Sprintf(`{"uri":"at://did:plc:a/app.bsky.feed.post/%s","author":{"did":"did:plc:a","handle":"a.example"},"record":{"$type":"app.bsky.feed.post","text":"hello","createdAt":%q},"indexedAt":%q,"likeCount":%s}`,
+					id, at.Format(time.RFC3339), at.Format(time.RFC3339), n)
+			},
+			envelope: `{"posts":{}}`,
+			count:    func(e affinity.Engagement) int64 { return e.Likes },
+			source: func(t *testing.T, url string) (Source, affinity.SourceState) {
+				t.Setenv("AFFINITYD_TEST_BAD_ITEM_PASSWORD", "app-pass")
+				src, err := newBluesky(config.Source{Name: "bsky", Kind: "bluesky", URL: url, Lookback: lookback,
+					Identifier: "a.example", AppPassword: config.Secret{Env: "AFFINITYD_TEST_BAD_ITEM_PASSWORD"}}, badItemOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return src, affinity.SourceState{}
+			},
+		},
+	}
+}
+
+// badItemServer answers sign-ins and tokens, and body to everything else.
+func badItemServer(t *testing.T, body string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/xrpc/com.atproto.server.createSession":
+			_, _ = w.Write([]byte(`{"did":"did:plc:me","handle":"a.example","accessJwt":"a","refreshJwt":"r"}`))
+		case "/api/v1/access_token":
+			_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"bearer","expires_in":3600}`))
+		default:
+			_, _ = w.Write([]byte(body))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestOneBadItemSkipped: one malformed item costs that item, counted in
+// Result.Skipped, never its page; a body that is not JSON, or whose envelope
+// has the wrong shape, still fails the fetch as parse.
+func TestOneBadItemSkipped(t *testing.T) {
+	for _, k := range badItemKinds() {
+		for _, tc := range []struct {
+			name    string
+			body    string
+			posts   int
+			skipped int
+			counts  []int64 // per post, in page order; nil: not checked
+			reason  string  // "" for success
+		}{
+			{name: "wrong-typed field in one item", body: k.page(k.item("101", "2"), k.item("102", `"many"`), k.item("103", "4")),
+				posts: 2, skipped: 1, counts: []int64{2, 4}},
+			{name: "item without id", body: k.page(k.item("101", "2"), k.item("", "3")), posts: 1, skipped: 1},
+			{name: "huge, negative and fractional counts", body: k.page(k.item("101", "1e400"), k.item("102", "-5"),
+				k.item("103", "3.7"), k.item("104", "99999999999999999999"), k.item("105", "null")),
+				posts: 5, counts: []int64{math.MaxInt64, map[bool]int64{true: -5, false: 0}[k.signed], 3, math.MaxInt64, 0}},
+			{name: "not JSON", body: "<html><body>upstream down</body></html>", reason: ReasonParse},
+			{name: "cut in half", body: k.page(k.item("101", "2"))[:30], reason: ReasonParse},
+			{name: "wrong envelope", body: k.envelope, reason: ReasonParse},
+		} {
+			t.Run(k.kind+"/"+tc.name, func(t *testing.T) {
+				srv := badItemServer(t, tc.body)
+				src, state := k.source(t, srv.URL)
+				res, err := src.Fetch(context.Background(), state)
+				if tc.reason != "" {
+					if fe := fetchErr(t, err); fe.Reason != tc.reason {
+						t.Fatalf("reason %s (%v), want %s", fe.Reason, err, tc.reason)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				if len(res.Posts) != tc.posts || res.Skipped != tc.skipped {
+					t.Fatalf("%d posts, %d skipped; want %d posts, %d skipped", len(res.Posts), res.Skipped, tc.posts, tc.skipped)
+				}
+				if tc.counts != nil {
+					var got []int64
+					for _, p := range res.Posts {
+						got = append(got, k.count(p.Engagement))
+					}
+					if !slices.Equal(got, tc.counts) {
+						t.Errorf("counts %v, want %v", got, tc.counts)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAPICount(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"12", 12, false}, {"-3", -3, false}, {"3.9", 3, false}, {"-3.9", -3, false}, {"1e3", 1000, false},
+		{"null", 0, false}, {"9223372036854775807", math.MaxInt64, false}, {"9223372036854775808", math.MaxInt64, false},
+		{"1e400", math.MaxInt64, false}, {"-1e400", math.MinInt64, false}, {"-99999999999999999999", math.MinInt64, false},
+		{`"12"`, 0, true}, {"true", 0, true}, {"{}", 0, true}, {"[1]", 0, true},
+	} {
+		var v struct {
+			N apiCount `json:"n"`
+		}
+		err := json.Unmarshal([]byte(`{"n":`+tc.in+`}`), &v)
+		if (err != nil) != tc.wantErr || (err == nil && v.N.n() != tc.want) {
+			t.Errorf("%s: got %d, %v; want %d, error %v", tc.in, v.N, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestHackerNewsFutureHitSkipped: a hit dated far in the future would move
+// the cursor where no later hit could pass it; it is skipped instead.
+func TestHackerNewsFutureHitSkipped(t *testing.T) {
+	body := fmt.Sprintf(`{"hits":[{"objectID":"1","created_at_i":%d,"title":"a"},{"objectID":"2","created_at_i":%d,"title":"b"}],"nbHits":2,"nbPages":1}`,
+		int64(math.MaxInt64), badItemNow.Add(-time.Hour).Unix())
+	srv := badItemServer(t, body)
+	src := newTestHN(t, srv.URL, fixedNow(badItemNow), 24*time.Hour, Query{Key: "topic:t", Terms: []string{"a"}})
+	res, err := src.Fetch(context.Background(), affinity.SourceState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Posts) != 1 || res.Posts[0].ID != "2" || res.Skipped != 1 {
+		t.Fatalf("posts %v, skipped %d; want hit 2, 1 skipped", res.Posts, res.Skipped)
+	}
+	if c := DecodeCursors(res.State.Cursor)["topic:t"]; c != strconv.FormatInt(badItemNow.Add(-time.Hour).Unix(), 10) {
+		t.Errorf("cursor %q, want the good hit's time", c)
 	}
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,6 +126,21 @@ type jetstreamEvent struct {
 	} `json:"commit"`
 }
 
+// jetstreamDecode decodes one message. One that is JSON but does not decode
+// whole comes back with bad set and its time_us, if that much could be read,
+// so the cursor still moves past it.
+func jetstreamDecode(msg []byte) (ev jetstreamEvent, bad string) {
+	err := json.Unmarshal(msg, &ev)
+	if err == nil {
+		return ev, ""
+	}
+	var k struct {
+		TimeUS int64 `json:"time_us"`
+	}
+	_ = json.Unmarshal(msg, &k)
+	return jetstreamEvent{TimeUS: k.TimeUS}, "not a Jetstream event: " + err.Error()
+}
+
 // Fetch connects, replays from the cursor and listens until readFor has
 // passed or maxEvents arrived. A stream that closes early or cannot be
 // reached fails the fetch (reason read or connect); the Result still holds
@@ -163,6 +179,7 @@ func (s *jetstreamSource) Fetch(ctx context.Context, state affinity.SourceState)
 	var (
 		events, kept int
 		readErr      error
+		skips        pageSkips // one warning per fetch, however many events were bad
 	)
 	for events < s.maxEvents {
 		var msg []byte
@@ -171,8 +188,7 @@ func (s *jetstreamSource) Fetch(ctx context.Context, state affinity.SourceState)
 			if errors.Is(err, websocket.ErrFrameTooLarge) {
 				// The next Receive discards the rest of the frame.
 				events++
-				res.Skipped++
-				s.logger.Warn("bluesky jetstream event skipped", "why", "larger than the event limit")
+				skips.add("larger than the event limit")
 				continue
 			}
 			var ne net.Error
@@ -189,21 +205,25 @@ func (s *jetstreamSource) Fetch(ctx context.Context, state affinity.SourceState)
 			break
 		}
 		events++
-		var ev jetstreamEvent
-		if err := json.Unmarshal(msg, &ev); err != nil || ev.TimeUS <= 0 {
-			res.Skipped++
-			s.logger.Warn("bluesky jetstream event skipped", "why", "not a Jetstream event", "bytes", len(msg))
+		ev, bad := jetstreamDecode(msg)
+		if ev.TimeUS <= 0 || ev.TimeUS > now.Add(apiFutureSkew).UnixMicro() {
+			// Without a plausible time_us it cannot move the cursor; a huge
+			// one would put it where no later event could ever pass.
+			skips.add(cmp.Or(bad, "time_us missing or out of range"))
 			continue
 		}
 		// The cursor is inclusive: the event the last fetch ended on comes again.
 		if ev.TimeUS <= last {
 			continue
 		}
-		last = ev.TimeUS
+		last = ev.TimeUS // a malformed event too: the next fetch resumes after it
+		if bad != "" {
+			skips.add(bad)
+			continue
+		}
 		p, ok, why := s.post(ev, now)
 		if why != "" {
-			res.Skipped++
-			s.logger.Warn("bluesky jetstream event skipped", "why", why, "time_us", ev.TimeUS)
+			skips.add(why)
 			continue
 		}
 		if ok {
@@ -214,6 +234,8 @@ func (s *jetstreamSource) Fetch(ctx context.Context, state affinity.SourceState)
 	if last > 0 {
 		res.State.Cursor = strconv.FormatInt(last, 10)
 	}
+	res.Skipped = skips.n
+	skips.warn(s.logger, "events", events)
 	// Stopped on the event bound, or on the time bound while still replaying
 	// the past: there is more right away.
 	// A quiet stream on an old cursor is not catching up: it has nothing.

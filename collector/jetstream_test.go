@@ -371,3 +371,27 @@ func TestJetstreamBoundedRead(t *testing.T) {
 		}
 	})
 }
+
+// TestJetstreamBadEventMovesCursor: an event with a readable time_us but a
+// wrong-typed field is skipped and the cursor moves past it (the next fetch
+// does not replay it); a time_us far in the future moves nothing.
+func TestJetstreamBadEventMovesCursor(t *testing.T) {
+	start := testNow.Add(-30 * time.Second).UnixMicro()
+	recs := bskyCaptured(t, "capture_atprotocom.json")
+	j := newJetServer(t, []jetEvent{
+		jetPost(recs[2], start+1),
+		jetRaw(start+2, fmt.Sprintf(`{"did":"did:plc:x","time_us":%d,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":7}}`, start+2)),
+		jetRaw(start+3, `{"did":"did:plc:x","time_us":9223372036854775807,"kind":"commit"}`),
+	})
+	src := newTestJetstream(t, j.url(), 300*time.Millisecond)
+	res, err := src.Fetch(context.Background(), affinity.SourceState{Cursor: strconv.FormatInt(start, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Posts) != 1 || res.Skipped != 2 {
+		t.Errorf("%d posts, %d skipped; want 1 post, 2 skipped", len(res.Posts), res.Skipped)
+	}
+	if res.State.Cursor != strconv.FormatInt(start+2, 10) {
+		t.Errorf("cursor %q, want %d: past the bad event, not at the future one", res.State.Cursor, start+2)
+	}
+}

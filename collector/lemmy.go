@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -138,10 +140,12 @@ func (s *lemmySource) fetchQuery(ctx context.Context, run *fediRun, inst string,
 		}
 		run.ok++
 		reached := false // a post at or before the cursor: older pages hold nothing new
-		for i, pv := range *sr.Posts {
+		var skips pageSkips
+		for i, raw := range *sr.Posts {
+			pv, bad := lemmyDecode(raw)
 			published, ok := lemmyTime(pv.Post.Published)
-			if !ok {
-				run.skip(s.logger, inst, "post without a readable published time")
+			if !ok || !apiTimeOK(published, now) {
+				skips.add(cmp.Or(bad, "post without a readable published time"))
 				continue
 			}
 			if !published.After(cur.since) {
@@ -150,17 +154,25 @@ func (s *lemmySource) fetchQuery(ctx context.Context, run *fediRun, inst string,
 				reached = reached || i == len(*sr.Posts)-1
 				continue
 			}
+			if bad != "" {
+				// Its time still moves the cursor: the next fetch starts after it.
+				skips.add(bad)
+				newest = fediLater(newest, published)
+				continue
+			}
 			if pv.Post.Deleted || pv.Post.Removed {
 				continue // gone from the instance: no longer presence
 			}
 			p, ok := s.post(pv, published, now)
 			if !ok {
-				run.skip(s.logger, inst, "post without ap_id")
+				skips.add("post without ap_id")
 				continue
 			}
 			newest = fediLater(newest, published)
 			run.posts = append(run.posts, p)
 		}
+		run.skipped += skips.n
+		skips.warn(s.logger, "instance", inst, "query", q.key, "page", page)
 		if reached || len(*sr.Posts) < s.limit {
 			run.cursors[key] = formatLemmyTime(newest)
 			return run.low
@@ -193,7 +205,24 @@ func (s *lemmySource) get(ctx context.Context, u string, v any) (*Response, erro
 // lemmySearchResponse is the part of a v3 SearchResponse we read
 // (lemmy-js-client SearchResponse: type_, comments, posts, communities, users).
 type lemmySearchResponse struct {
-	Posts *[]lemmyPostView `json:"posts"` // a pointer tells a missing field from an empty list
+	Posts *[]json.RawMessage `json:"posts"` // a pointer tells a missing field from an empty list; each decoded alone
+}
+
+// lemmyDecode decodes one PostView of a page. One that does not decode comes
+// back with bad set and only its published time, if that much could be read.
+func lemmyDecode(raw json.RawMessage) (pv lemmyPostView, bad string) {
+	if err := json.Unmarshal(raw, &pv); err != nil {
+		var k struct {
+			Post struct {
+				Published string `json:"published"`
+			} `json:"post"`
+		}
+		_ = json.Unmarshal(raw, &k)
+		pv = lemmyPostView{}
+		pv.Post.Published = k.Post.Published
+		return pv, err.Error()
+	}
+	return pv, ""
 }
 
 // lemmyPostView is the part of a PostView we read.
@@ -213,9 +242,9 @@ type lemmyPostView struct {
 		ActorID string `json:"actor_id"`
 	} `json:"creator"`
 	Counts struct {
-		Score    int64 `json:"score"`
-		Comments int64 `json:"comments"`
-		Upvotes  int64 `json:"upvotes"`
+		Score    apiCount `json:"score"`
+		Comments apiCount `json:"comments"`
+		Upvotes  apiCount `json:"upvotes"`
 	} `json:"counts"`
 }
 
@@ -243,9 +272,9 @@ func (s *lemmySource) post(pv lemmyPostView, published, now time.Time) (affinity
 		Title:     pv.Post.Name,
 		Text:      text,
 		Engagement: affinity.Engagement{
-			Score:   pv.Counts.Score,
-			Replies: pv.Counts.Comments,
-			Likes:   pv.Counts.Upvotes,
+			Score:   pv.Counts.Score.n(),
+			Replies: pv.Counts.Comments.nonNeg(),
+			Likes:   pv.Counts.Upvotes.nonNeg(),
 		},
 		Format: s.format,
 	}, true

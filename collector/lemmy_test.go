@@ -304,8 +304,10 @@ func TestLemmyFailures(t *testing.T) {
 		}, ReasonParse, `not a JSON object (Content-Type "text/html", body starts "<html><head><title>502 Bad Gateway</titl…")`},
 		{"cut in half", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body[:len(body)/2]) }, ReasonParse,
 			"invalid JSON (" + strconv.Itoa(len(body)/2) + " bytes): unexpected end of JSON input"},
-		{"malformed", func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.WriteString(w, `{"posts":[{"post":{"published":12}}]}`)
+		// One wrong-typed item is skipped (TestOneBadItemSkipped); a wrong
+		// envelope still fails the page.
+		{"posts not a list", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"posts":{"post":{"published":12}}}`)
 		},
 			ReasonParse, "invalid JSON"},
 		{"no posts field", func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -142,7 +143,7 @@ func (s *mastodonSource) fetchTag(ctx context.Context, run *fediRun, inst, tag, 
 		case maxID != "":
 			q.Set("max_id", maxID) // first run: walk back into the look-back
 		}
-		var statuses []mastodonStatus
+		var statuses []json.RawMessage // each decoded alone: one bad status never sinks the page
 		resp, err := s.get(ctx, base+"?"+q.Encode(), &statuses)
 		run.observe(resp, now)
 		if err != nil {
@@ -157,21 +158,29 @@ func (s *mastodonSource) fetchTag(ctx context.Context, run *fediRun, inst, tag, 
 			}
 			break
 		}
-		kept, oldest := 0, ""
-		for _, st := range statuses {
+		kept, oldest, before := 0, "", newest
+		var skips pageSkips
+		for _, raw := range statuses {
+			st, bad := mastodonDecode(raw)
 			if st.ID == "" {
-				run.skip(s.logger, inst, "status without id")
+				skips.add(cmp.Or(bad, "status without id"))
 				continue
 			}
+			// A status that does not decode still moves the cursor by its
+			// id: min_id must get past it, or every fetch stops on it.
 			if newest == "" || mastodonIDLess(newest, st.ID) {
 				newest = st.ID
 			}
 			if oldest == "" || mastodonIDLess(st.ID, oldest) {
 				oldest = st.ID
 			}
+			if bad != "" {
+				skips.add(bad)
+				continue
+			}
 			p, ok := s.post(st, host, now)
 			if !ok {
-				run.skip(s.logger, inst, "status without uri")
+				skips.add("status without uri")
 				continue
 			}
 			if first && !p.Published.IsZero() && p.Published.Before(cutoff) {
@@ -180,11 +189,15 @@ func (s *mastodonSource) fetchTag(ctx context.Context, run *fediRun, inst, tag, 
 			kept++
 			run.posts = append(run.posts, p)
 		}
+		run.skipped += skips.n
+		skips.warn(s.logger, "instance", inst, "tag", tag)
 		// Saved after every page: a later page failing keeps this progress.
 		if newest != "" {
 			run.cursors[key] = newest
 		}
-		if run.low || len(statuses) < s.limit {
+		if run.low || len(statuses) < s.limit || (!first && newest == before) {
+			// A full page without one readable id would be asked for again
+			// with the same min_id: stop, and let new statuses move it on.
 			// A short page is the end for now; were it short for another
 			// reason, the cursor still resumes right here next time.
 			break
@@ -241,11 +254,24 @@ type mastodonStatus struct {
 	Language        string          `json:"language"`
 	Content         string          `json:"content"`
 	SpoilerText     string          `json:"spoiler_text"`
-	RepliesCount    int64           `json:"replies_count"`
-	ReblogsCount    int64           `json:"reblogs_count"`
-	FavouritesCount int64           `json:"favourites_count"`
+	RepliesCount    apiCount        `json:"replies_count"`
+	ReblogsCount    apiCount        `json:"reblogs_count"`
+	FavouritesCount apiCount        `json:"favourites_count"`
 	Account         mastodonAccount `json:"account"`
 	Reblog          *mastodonStatus `json:"reblog"`
+}
+
+// mastodonDecode decodes one status of a page. One that does not decode
+// comes back with bad set and only its id, if that much could be read.
+func mastodonDecode(raw json.RawMessage) (st mastodonStatus, bad string) {
+	if err := json.Unmarshal(raw, &st); err != nil {
+		var k struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &k)
+		return mastodonStatus{ID: k.ID}, err.Error()
+	}
+	return st, ""
 }
 
 type mastodonAccount struct {
@@ -270,9 +296,9 @@ func (s *mastodonSource) post(st mastodonStatus, host string, now time.Time) (af
 		Language:  st.Language,
 		Text:      st.Content,
 		Engagement: affinity.Engagement{
-			Likes:   st.FavouritesCount,
-			Reposts: st.ReblogsCount,
-			Replies: st.RepliesCount,
+			Likes:   st.FavouritesCount.nonNeg(),
+			Reposts: st.ReblogsCount.nonNeg(),
+			Replies: st.RepliesCount.nonNeg(),
 		},
 		Format: s.format,
 	}
@@ -518,11 +544,6 @@ func (r *fediRun) fail(inst, what, name string, err error, now time.Time) {
 		r.nextCheck = fediLater(r.nextCheck, now.Add(fe.RetryAfter))
 	}
 	r.failures = append(r.failures, fediFailure{instance: inst, what: what, name: name, err: err})
-}
-
-func (r *fediRun) skip(logger *slog.Logger, inst, why string) {
-	r.skipped++
-	logger.Warn("record skipped", "instance", inst, "why", why)
 }
 
 // fediInstanceDown reports whether a failure means the instance as a whole

@@ -817,3 +817,45 @@ func TestMastodonIDLess(t *testing.T) {
 		}
 	}
 }
+
+// TestMastodonBadStatusCursorAdvances: a status that does not decode is
+// skipped, and min_id still moves past it; were it not, every later fetch
+// would ask for the same page and stop on the same status for ever.
+func TestMastodonBadStatusCursorAdvances(t *testing.T) {
+	var mu sync.Mutex
+	var minIDs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		minIDs = append(minIDs, r.URL.Query().Get("min_id"))
+		mu.Unlock()
+		if r.URL.Query().Get("min_id") != "100" {
+			_, _ = io.WriteString(w, "[]")
+			return
+		}
+		// Newest first: the newest status has a wrong-typed count.
+		_, _ = io.WriteString(w, `[{"id":"103","uri":"https://m.example/s/103","favourites_count":{"n":1}},
+			{"id":"102","uri":"https://m.example/s/102","created_at":"2020-04-16T17:00:00Z","favourites_count":7}]`)
+	}))
+	defer srv.Close()
+	src := newTestMastodon(t, config.Source{Instances: []string{srv.URL}, Tags: []string{"news"}}, nil, nil)
+	key := srv.URL + "|news"
+	res, err := src.Fetch(context.Background(), affinity.SourceState{Cursor: Cursors{key: "100"}.Encode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Posts) != 1 || res.Posts[0].ID != "https://m.example/s/102" || res.Posts[0].Engagement.Likes != 7 || res.Skipped != 1 {
+		t.Fatalf("posts %+v, skipped %d; want status 102 only, 1 skipped", res.Posts, res.Skipped)
+	}
+	if got := DecodeCursors(res.State.Cursor)[key]; got != "103" {
+		t.Fatalf("cursor %q, want 103 (past the bad status)", got)
+	}
+	res, err = src.Fetch(context.Background(), res.State)
+	if err != nil || len(res.Posts) != 0 || res.Skipped != 0 {
+		t.Fatalf("second fetch: %d posts, %d skipped, %v; want nothing new", len(res.Posts), res.Skipped, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(minIDs, []string{"100", "103"}) {
+		t.Errorf("min_id asked %v, want [100 103]", minIDs)
+	}
+}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -24,10 +25,67 @@ import (
 // (see toUTF8) and its XML declaration rewritten to say so. Errors are
 // *FetchError with reason "parse"; a panic inside gofeed becomes one too.
 func ParseFeed(body []byte, contentType string) (feed *gofeed.Feed, err error) {
+	feed, _, err = parseFeed(body, contentType)
+	return feed, err
+}
+
+// parseFeed is ParseFeed that also reports whether items past maxFeedItems
+// were dropped, so the feed source can say so in its log.
+func parseFeed(body []byte, contentType string) (feed *gofeed.Feed, truncated bool, err error) {
 	doc := toUTF8(body, contentType)
 	if len(doc) == 0 {
-		return nil, parseError(errors.New("empty document"))
+		return nil, false, parseError(errors.New("empty document"))
 	}
+	// gofeed's memory grows with depth and element count far beyond the
+	// body's size (a 7 MB nest of 10^6 elements peaks near 600 MB): check
+	// both before it sees the document, and keep the first maxFeedItems.
+	if doc[0] == '<' {
+		cut, open, err := scanXML(doc)
+		if err != nil {
+			return nil, false, parseError(err)
+		}
+		if cut > 0 {
+			doc, truncated = closeElements(doc[:cut], open), true
+		}
+	}
+	if doc[0] == '{' && len(doc) > 3*maxFeedItems { // shorter cannot hold that many "{},"
+		doc, truncated = limitJSONItems(doc)
+	}
+	feed, err = parseFeedDoc(doc)
+	return feed, truncated, err
+}
+
+// limitJSONItems keeps the first maxFeedItems items of a JSON Feed: gofeed
+// spends about 1 KB and 13 µs on each, so 3 million "{}" in 10 MB would
+// take a minute. A document it cannot read is returned as it is, for gofeed
+// to report.
+func limitJSONItems(doc []byte) ([]byte, bool) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(doc, &top) != nil {
+		return doc, false
+	}
+	d := json.NewDecoder(bytes.NewReader(top["items"]))
+	if t, err := d.Token(); err != nil || t != json.Delim('[') {
+		return doc, false
+	}
+	for n := 0; d.More(); n++ {
+		if n == maxFeedItems {
+			items := append(bytes.Clone(top["items"][:d.InputOffset()]), ']')
+			top["items"] = items
+			out, err := json.Marshal(top)
+			if err != nil {
+				return doc, false
+			}
+			return out, true
+		}
+		if err := d.Decode(new(json.RawMessage)); err != nil {
+			return doc, false
+		}
+	}
+	return doc, false
+}
+
+func parseFeedDoc(doc []byte) (feed *gofeed.Feed, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			feed, err = nil, parseError(fmt.Errorf("feed parser panicked: %v", p))
@@ -141,6 +199,146 @@ func closeTruncated(doc []byte) ([]byte, bool) {
 		out = append(out, "</"+open[i]+">"...)
 	}
 	return out, true
+}
+
+// Limits on a feed document, checked before gofeed builds it in memory.
+// Real feeds nest fewer than 30 elements deep and have about one element per
+// 100 bytes (a 10 MB feed: ~100,000); a feed that lists more than
+// maxFeedItems items is cut after them (feeds list the newest first).
+const (
+	maxXMLDepth    = 256
+	maxXMLElements = 200_000
+	maxFeedItems   = 10_000
+)
+
+// scanXML walks the markup of doc without building anything: it fails when
+// the nesting or the element count passes the limits, and when the document
+// holds more than maxFeedItems items (RSS item, Atom entry) it returns the
+// offset just after the last one to keep and the elements open there.
+// Markup it cannot follow (an unterminated comment) ends the walk without an
+// error: gofeed then gives the precise one.
+func scanXML(doc []byte) (cut int, open [][]byte, err error) {
+	var stack [][]byte
+	elements, items := 0, 0
+	for i := 0; ; {
+		j := bytes.IndexByte(doc[i:], '<')
+		if j < 0 || i+j+1 >= len(doc) {
+			return 0, nil, nil
+		}
+		i += j + 1
+		var end int // offset of the markup's last byte; < 0 when unterminated
+		var closed []byte
+		switch {
+		case bytes.HasPrefix(doc[i:], []byte("!--")):
+			end = indexFrom(doc, i+3, "-->") + 2
+		case bytes.HasPrefix(doc[i:], []byte("![CDATA[")):
+			end = indexFrom(doc, i+8, "]]>") + 2
+		case doc[i] == '!': // DOCTYPE, perhaps with an internal subset in brackets
+			end = tagEnd(doc, i)
+			if k := bytes.IndexByte(doc[i:max(end, i)], '['); k >= 0 {
+				if end = indexFrom(doc, i+k, "]"); end >= 0 {
+					end = tagEnd(doc, end)
+				}
+			}
+		case doc[i] == '?':
+			end = indexFrom(doc, i, "?>") + 1
+		case doc[i] == '/':
+			if end = tagEnd(doc, i); end >= 0 {
+				closed = tagName(doc[i+1 : end])
+				// Pop to the matching start tag: unclosed HTML (<br>) inside
+				// an element ends with it; a stray end tag closes nothing.
+				for k := len(stack) - 1; k >= 0; k-- {
+					if bytes.Equal(stack[k], closed) {
+						stack = stack[:k]
+						break
+					}
+				}
+			}
+		default:
+			if end = tagEnd(doc, i); end < 0 {
+				break
+			}
+			if elements++; elements > maxXMLElements {
+				return 0, nil, fmt.Errorf("more than %d XML elements", maxXMLElements)
+			}
+			name := tagName(doc[i:end])
+			if doc[end-1] == '/' {
+				closed = name // <item/>
+				break
+			}
+			if stack = append(stack, name); len(stack) > maxXMLDepth {
+				return 0, nil, fmt.Errorf("XML nested more than %d elements deep", maxXMLDepth)
+			}
+		}
+		if end < 0 {
+			return 0, nil, nil
+		}
+		i = end + 1
+		// Items sit at depth 2 (Atom entry, RSS 1.0 item) or 3 (RSS item).
+		if closed != nil && len(stack) <= 2 && isItem(closed) {
+			if items++; items == maxFeedItems && moreItems(doc[i:]) {
+				return i, stack, nil
+			}
+		}
+	}
+}
+
+// moreItems reports whether another item or entry may follow.
+func moreItems(rest []byte) bool {
+	return bytes.Contains(rest, []byte("item")) || bytes.Contains(rest, []byte("entry"))
+}
+
+// closeElements appends end tags for the open elements, innermost first.
+func closeElements(doc []byte, open [][]byte) []byte {
+	out := bytes.Clone(doc)
+	for i := len(open) - 1; i >= 0; i-- {
+		out = append(append(append(out, "</"...), open[i]...), '>')
+	}
+	return out
+}
+
+func isItem(name []byte) bool {
+	if k := bytes.LastIndexByte(name, ':'); k >= 0 {
+		name = name[k+1:]
+	}
+	return string(name) == "item" || string(name) == "entry"
+}
+
+// tagName is the name at the start of a tag's inside ("item x='1'" → "item").
+func tagName(b []byte) []byte {
+	n := bytes.IndexAny(b, " \t\r\n/>")
+	if n < 0 {
+		return b
+	}
+	return b[:n]
+}
+
+// tagEnd is the offset of the '>' closing the tag that starts at i, skipping
+// quoted attribute values; -1 when there is none.
+func tagEnd(doc []byte, i int) int {
+	var quote byte
+	for ; i >= 0 && i < len(doc); i++ {
+		switch c := doc[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return i
+		}
+	}
+	return -1
+}
+
+// indexFrom is the offset of sep in doc at or after i; -1 (or less) when absent.
+func indexFrom(doc []byte, i int, sep string) int {
+	k := bytes.Index(doc[i:], []byte(sep))
+	if k < 0 {
+		return -len(sep) - 1
+	}
+	return i + k
 }
 
 // hoistRoot drops what stands between the XML declaration and a feed root

@@ -362,3 +362,57 @@ func TestParseFeedTruncated(t *testing.T) {
 		}
 	}
 }
+
+// Documents that would make gofeed's memory explode are refused, and a feed
+// with more than maxFeedItems items keeps the first ones (newest first).
+func TestParseFeedLimits(t *testing.T) {
+	rssItems := func(n int) string {
+		return `<rss version="2.0"><channel><title>t</title>` +
+			strings.Repeat(`<item><title>x</title><description>a<br>b</description></item>`, n) + `</channel></rss>`
+	}
+	tests := []struct {
+		name      string
+		body      string
+		items     int
+		truncated bool
+		err       string
+	}{
+		{"deep nesting", `<rss version="2.0"><channel><item><title>x</title>` +
+			strings.Repeat("<a>", 10000) + strings.Repeat("</a>", 10000) + `</item></channel></rss>`, 0, false,
+			"collector: parse: XML nested more than 256 elements deep"},
+		{"nesting at the limit", `<rss version="2.0"><channel><item><title>x</title>` +
+			strings.Repeat("<a>", maxXMLDepth-3) + strings.Repeat("</a>", maxXMLDepth-3) + `</item></channel></rss>`, 1, false, ""},
+		{"too many elements", `<rss version="2.0"><channel><item><title>x</title>` +
+			strings.Repeat(`<a xmlns="u"/>`, maxXMLElements) + `</item></channel></rss>`, 0, false,
+			"collector: parse: more than 200000 XML elements"},
+		{"unclosed HTML inside items is not depth", rssItems(300), 300, false, ""},
+		{"items at the limit", rssItems(maxFeedItems), maxFeedItems, false, ""},
+		{"items past the limit", rssItems(maxFeedItems + 1), maxFeedItems, true, ""},
+		{"atom entries past the limit", `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>` +
+			strings.Repeat(`<entry><title>x</title><id>i</id></entry>`, maxFeedItems+5) + `</feed>`, maxFeedItems, true, ""},
+		{"json feed items past the limit", `{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[` +
+			strings.Repeat(`{"id":"1"},`, maxFeedItems) + `{"id":"2"}]}`, maxFeedItems, true, ""},
+		{"entities are not expanded", `<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">` +
+			`<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><rss version="2.0"><channel><item><title>&c;</title></item></channel></rss>`, 1, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			feed, truncated, err := parseFeed([]byte(tt.body), "")
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err || ReasonOf(err) != ReasonParse {
+					t.Fatalf("error %v, want %q (reason parse)", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(feed.Items) != tt.items || truncated != tt.truncated {
+				t.Errorf("%d items, truncated %v; want %d, %v", len(feed.Items), truncated, tt.items, tt.truncated)
+			}
+			if strings.Contains(feed.Items[0].Title, "aaaa") {
+				t.Errorf("entity expanded: %q", feed.Items[0].Title)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -276,23 +277,40 @@ func (s *redditSource) walk(ctx context.Context, f *redditFetch, l redditListing
 		if err != nil {
 			return nil, cur, 0, apiWrap(fmt.Sprintf("listing %q", l.key), err)
 		}
-		for _, c := range children {
+		var skips pageSkips
+		for _, raw := range children {
+			var c redditChild
+			if err := json.Unmarshal(raw, &c); err != nil {
+				skips.add("child: " + err.Error())
+				continue
+			}
 			if c.Kind != "t3" && c.Kind != "t1" {
 				continue // "more" stubs, subreddits, users
 			}
 			var t redditThing
+			bad := ""
 			if err := json.Unmarshal(c.Data, &t); err != nil {
-				skipped++
-				s.logger.Warn("reddit thing unreadable; skipped", "listing", l.key, "err", err)
-				continue
+				// Read its name and time alone: they still move the cursor
+				// past it, so the next fetch does not stop on it again.
+				bad, t = err.Error(), redditThing{}
+				var k struct {
+					ID         string  `json:"id"`
+					Name       string  `json:"name"`
+					CreatedUTC float64 `json:"created_utc"`
+				}
+				_ = json.Unmarshal(c.Data, &k)
+				t.ID, t.Name, t.CreatedUTC = k.ID, k.Name, k.CreatedUTC
 			}
 			name := t.Name
 			if name == "" && t.ID != "" {
 				name = c.Kind + "_" + t.ID
 			}
 			if name == "" || t.CreatedUTC <= 0 {
-				skipped++
-				s.logger.Warn("reddit thing without name or created_utc; skipped", "listing", l.key, "name", name)
+				skips.add(cmp.Or(bad, "thing without name or created_utc"))
+				continue
+			}
+			if t.CreatedUTC > float64(now.Add(apiFutureSkew).Unix()) {
+				skips.add("created_utc is out of range")
 				continue
 			}
 			switch {
@@ -312,8 +330,14 @@ func (s *redditSource) walk(ctx context.Context, f *redditFetch, l redditListing
 			case t.CreatedUTC == newest.created:
 				newest.names = append(newest.names, name)
 			}
+			if bad != "" {
+				skips.add(bad)
+				continue
+			}
 			posts = append(posts, t.post(c.Kind, name, s.name, s.format, now))
 		}
+		skipped += skips.n
+		skips.warn(s.logger, "listing", l.key, "page", page)
 		if nextAfter == "" || len(children) == 0 {
 			complete = true
 		}
@@ -333,8 +357,8 @@ type redditChild struct {
 type redditListingBody struct {
 	Kind string `json:"kind"`
 	Data *struct {
-		After    *string       `json:"after"`
-		Children []redditChild `json:"children"`
+		After    *string           `json:"after"`
+		Children []json.RawMessage `json:"children"` // decoded one by one in walk
 	} `json:"data"`
 }
 
@@ -342,20 +366,20 @@ type redditListingBody struct {
 // Reddit sends as null decode to zero values; "edited" (false or a time) and
 // "replies" ("" or a listing) are left out on purpose: their types vary.
 type redditThing struct {
-	ID          string  `json:"id"`
-	Name        string  `json:"name"`
-	Author      *string `json:"author"`
-	CreatedUTC  float64 `json:"created_utc"`
-	Permalink   *string `json:"permalink"`
-	Title       *string `json:"title"`
-	LinkTitle   *string `json:"link_title"`
-	Selftext    *string `json:"selftext"`
-	Body        *string `json:"body"`
-	URL         *string `json:"url"`
-	IsSelf      bool    `json:"is_self"`
-	Score       *int64  `json:"score"`
-	Ups         *int64  `json:"ups"`
-	NumComments *int64  `json:"num_comments"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Author      *string  `json:"author"`
+	CreatedUTC  float64  `json:"created_utc"`
+	Permalink   *string  `json:"permalink"`
+	Title       *string  `json:"title"`
+	LinkTitle   *string  `json:"link_title"`
+	Selftext    *string  `json:"selftext"`
+	Body        *string  `json:"body"`
+	URL         *string  `json:"url"`
+	IsSelf      bool     `json:"is_self"`
+	Score       apiCount `json:"score"`
+	Ups         apiCount `json:"ups"`
+	NumComments apiCount `json:"num_comments"`
 }
 
 func (t redditThing) post(kind, name, source string, format affinity.Format, now time.Time) affinity.Post {
@@ -369,7 +393,7 @@ func (t redditThing) post(kind, name, source string, format affinity.Format, now
 		Author:     author,
 		Published:  time.Unix(0, int64(t.CreatedUTC*1e9)).UTC(),
 		Collected:  now,
-		Engagement: affinity.Engagement{Score: hnNum(t.Score), Likes: hnNum(t.Ups)},
+		Engagement: affinity.Engagement{Score: t.Score.n(), Likes: t.Ups.nonNeg()},
 		Format:     format,
 	}
 	if pl := hnStr(t.Permalink); pl != "" {
@@ -378,7 +402,7 @@ func (t redditThing) post(kind, name, source string, format affinity.Format, now
 	if kind == "t3" {
 		p.Title = hnStr(t.Title)
 		p.Text = hnStr(t.Selftext)
-		p.Engagement.Replies = hnNum(t.NumComments)
+		p.Engagement.Replies = t.NumComments.nonNeg()
 		// A link post's target goes into the text, so analysis sees where it
 		// points; URL stays the discussion (see hackernews.go for why).
 		if link := strings.TrimSpace(hnStr(t.URL)); !t.IsSelf && link != "" && link != p.URL {
@@ -398,7 +422,7 @@ func (t redditThing) post(kind, name, source string, format affinity.Format, now
 }
 
 // page requests one page of a listing and reads the rate-limit headers.
-func (s *redditSource) page(ctx context.Context, f *redditFetch, l redditListing, after string) ([]redditChild, string, error) {
+func (s *redditSource) page(ctx context.Context, f *redditFetch, l redditListing, after string) ([]json.RawMessage, string, error) {
 	v := url.Values{}
 	for k, vs := range l.params {
 		v[k] = vs

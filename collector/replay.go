@@ -286,9 +286,12 @@ func (s *replaySource) loadFeed() ([]affinity.Post, error) {
 	if len(body) > maxReplayFeed {
 		return nil, &FetchError{Reason: ReasonTooLarge, Err: fmt.Errorf("%s: over %d bytes", s.path, maxReplayFeed)}
 	}
-	feed, err := ParseFeed(body, "")
+	feed, truncated, err := parseFeed(body, "")
 	if err != nil {
 		return nil, err
+	}
+	if truncated { // a backfill that size belongs in a JSONL file
+		s.logger.Warn("feed file has too many items: kept the first ones; use JSONL for more", "file", s.path, "items_kept", len(feed.Items))
 	}
 	return feedPosts(feed, nil, s.name, s.format, time.Time{}), nil
 }

@@ -15,6 +15,7 @@ type Config struct {
 	Scoring       Scoring        `yaml:"scoring"`
 	Store         Store          `yaml:"store"`
 	Collector     Collector      `yaml:"collector"`
+	Analysis      Analysis       `yaml:"analysis"`
 
 	// File is the path the config was read from; "" for the embedded demo.
 	File string `yaml:"-"`
@@ -54,15 +55,20 @@ type Relationship struct {
 
 // Topic is a topic of a relationship: the terms that mean it.
 type Topic struct {
-	Name      string   `yaml:"name"` // [A-Za-z0-9_.-]+, unique across relationships
-	Priority  string   `yaml:"priority"`
-	Terms     []string `yaml:"terms"`     // words and phrases; at least one
-	Synonyms  []string `yaml:"synonyms"`  // count like terms
+	Name     string   `yaml:"name"` // [A-Za-z0-9_.-]+, unique across relationships
+	Priority string   `yaml:"priority"`
+	Terms    []string `yaml:"terms"`    // words and phrases; at least one, unless Query is set
+	Synonyms []string `yaml:"synonyms"` // count like terms
+	// Query is a boolean query (AND, OR, NOT, NEAR/n, parentheses, quoted
+	// phrases) given instead of terms and synonyms; see ParseQuery.
+	Query     string   `yaml:"query"`
 	Exclude   []string `yaml:"exclude"`   // a post containing one of these does not match
 	Languages []string `yaml:"languages"` // empty: every language
 
 	// Relationship is filled at load with the name of the relationship the topic belongs to.
 	Relationship string `yaml:"-"`
+	// Expr is Query parsed at load; nil for a topic of terms.
+	Expr *Query `yaml:"-"`
 }
 
 // Source is one place posts come from. Which fields apply depends on Kind;
@@ -146,8 +152,12 @@ type References struct {
 
 // Store configures persistence.
 type Store struct {
-	Driver    string         `yaml:"driver"`    // "sqlite"
-	Path      string         `yaml:"path"`      // SQLite file; default "affinityd.db"
+	Driver string `yaml:"driver"` // "sqlite" (default) or "postgres"
+	Path   string `yaml:"path"`   // SQLite file; default "affinityd.db"
+	// DSN is where the PostgreSQL connection string (a postgres:// URL or
+	// key=value pairs) is read from; it carries a password, so it is a
+	// Secret. Default for driver postgres: the variable AFFINITY_STORE_DSN.
+	DSN       Secret         `yaml:"dsn"`
 	Retention model.Duration `yaml:"retention"` // posts and mentions older than this are pruned; default 400d
 }
 
@@ -162,3 +172,20 @@ type Collector struct {
 
 // Bytes is a size in bytes, written in YAML as 10MiB, 512KiB or a plain number.
 type Bytes int64
+
+// Analysis configures the analysis stages.
+type Analysis struct {
+	NearDuplicates NearDuplicates `yaml:"near_duplicates"`
+}
+
+// NearDuplicates configures how reposts, cross-posts and syndicated copies
+// collapse into one mention (see the README).
+type NearDuplicates struct {
+	Enabled bool `yaml:"enabled"` // default true
+	// Threshold is the similarity in (0, 1] (the estimated Jaccard
+	// similarity of the posts' word pairs) from which a post is a copy;
+	// default 0.5.
+	Threshold float64 `yaml:"threshold"`
+	// Horizon is how far apart in time a copy and its original may be; default 7d.
+	Horizon model.Duration `yaml:"horizon"`
+}

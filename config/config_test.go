@@ -214,7 +214,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-syntax.yml", `9: invalid YAML: did not find expected ',' or ']'`},
 		{"invalid-multiple-documents.yml", `15: invalid YAML: only one document allowed`},
 		{"invalid-unknown-field.yml", `7: relationships[0].topcs: unknown field (did you mean "topics"?)`},
-		{"invalid-unknown-top-level.yml", `15: alerting: unknown field (allowed: brand, competitors, relationships, sources, scoring, store, collector)`},
+		{"invalid-unknown-top-level.yml", `15: alerting: unknown field (allowed: brand, competitors, relationships, sources, scoring, store, collector, analysis)`},
 		{"invalid-duplicate-key.yml", `4: brand.name: duplicate key (first at line 3)`},
 		{"invalid-wrong-type-duration.yml", `15: sources[0].interval: invalid duration "fast" (want e.g. 30s, 15m, 7d)`},
 		{"invalid-wrong-type-list.yml", `9: relationships[0].topics[0].terms: expected a list, got "banking app"`},
@@ -252,6 +252,19 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-exclude-blank.yml", `11: relationships[0].topics[0].exclude[0]: must not be blank`},
 		{"invalid-exclude-term.yml", `10: relationships[0].topics[0].exclude[0]: "Mobile Banking" is also a term or synonym of the topic; it would exclude every match`},
 		{"invalid-language.yml", `10: relationships[0].topics[0].languages[1]: invalid language "English" (want a BCP 47 language like "en", "de" or "pt-BR")`},
+
+		// Boolean topic queries: the column points into the query text.
+		{"invalid-query-parenthesis.yml", `9: relationships[0].topics[0].query: column 1: unbalanced parenthesis: this ( is never closed`},
+		{"invalid-query-close.yml", `9: relationships[0].topics[0].query: column 24: unbalanced parenthesis: ) without a matching (`},
+		{"invalid-query-lowercase-operator.yml", `9: relationships[0].topics[0].query: column 15: missing operator between "banking app" and "and" (operators are upper case: AND)`},
+		{"invalid-query-near-distance.yml", `9: relationships[0].topics[0].query: column 5: NEAR needs a distance in words, like NEAR/5`},
+		{"invalid-query-near-range.yml", `9: relationships[0].topics[0].query: column 5: NEAR/0: the distance must be between 1 and 100 words`},
+		{"invalid-query-near-operand.yml", `9: relationships[0].topics[0].query: column 2: NEAR/3 needs terms, phrases or OR groups of them on each side, not AND`},
+		{"invalid-query-not-only.yml", `9: relationships[0].topics[0].query: column 1: the query matches posts that contain none of its terms; NOT needs a positive side, like: banking AND NOT investment`},
+		{"invalid-query-quote.yml", `9: relationships[0].topics[0].query: column 1: unterminated quote`},
+		{"invalid-query-dangling.yml", `9: relationships[0].topics[0].query: column 15: AND needs a term after it`},
+		{"invalid-query-with-terms.yml", `10: relationships[0].topics[0].query: set either terms (and synonyms) or query, not both; put the terms into the query joined with OR`},
+		{"invalid-query-blank.yml", `9: relationships[0].topics[0].query: must not be blank`},
 
 		// Sources.
 		{"invalid-no-sources.yml", `2: sources: at least one source required`},
@@ -311,18 +324,23 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-weight-negative.yml", `18: scoring.weights.authors: must be >= 0, got -0.2`},
 		{"invalid-references.yml", `17: scoring.references.authors: must be > 0, got 0`},
 		{"invalid-occupied-threshold.yml", `16: scoring.occupied_threshold: must be in (0, 1], got 1.5`},
-		{"invalid-store-driver.yml", `16: store.driver: unsupported driver "postgres" (supported: sqlite)`},
+		{"invalid-store-driver.yml", `16: store.driver: unsupported driver "mongodb" (supported: sqlite, postgres)`},
+		{"invalid-store-dsn-sqlite.yml", `17: store.dsn: only for driver postgres (sqlite uses store.path)`},
+		{"invalid-store-path-postgres.yml", `17: store.path: only for driver sqlite (postgres connects with store.dsn)`},
+		{"invalid-store-dsn-both.yml", `17: store.dsn: set either env or file, not both`},
 		{"invalid-retention.yml", `16: store.retention: must be at least scoring.window + scoring.baseline (5w), got 30d`},
 		{"invalid-collector-timeout.yml", `16: collector.connect_timeout: must be > 0, got 0s`},
 		{"invalid-max-body-size.yml", `16: collector.max_body_size: must be at least 1KiB, got 512B`},
 		{"invalid-max-concurrent-fetches.yml", `16: collector.max_concurrent_fetches: must be at least 1, got 0`},
+		{"invalid-near-duplicates-threshold.yml", `17: analysis.near_duplicates.threshold: must be in (0, 1] (a similarity; 0.5 is the default), got 1.5`},
+		{"invalid-near-duplicates-horizon.yml", `17: analysis.near_duplicates.horizon: must be > 0, got 0s`},
 
 		// Every error at once, by line.
 		{"invalid-several.yml", strings.Join([]string{
 			`6: relationships[0].type: unknown relationship type "selfservice" ` + relTypes,
 			`testdata/invalid-several.yml:9: relationships[0].topics[0].terms: at least one term required`,
 			`testdata/invalid-several.yml:14: sources[0].format: unknown format "blog" (one of audience, community, network)`,
-			`testdata/invalid-several.yml:16: store.driver: unsupported driver "mysql" (supported: sqlite)`,
+			`testdata/invalid-several.yml:16: store.driver: unsupported driver "mysql" (supported: sqlite, postgres)`,
 		}, "\n")},
 	}
 
@@ -504,5 +522,39 @@ func TestParseWithoutAnchoring(t *testing.T) {
 	}
 	if got := c.Sources[1].Path; got != "demo.jsonl" {
 		t.Errorf("replay path = %q, want it left relative", got)
+	}
+}
+
+func TestStorePostgres(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, store string
+		want        Secret
+	}{
+		{"DSN from AFFINITY_STORE_DSN by default", "store:\n  driver: postgres\n", Secret{Env: "AFFINITY_STORE_DSN"}},
+		{"DSN from a named variable", "store:\n  driver: postgres\n  dsn:\n    env: DATABASE_URL\n", Secret{Env: "DATABASE_URL"}},
+		{"DSN file relative to the config file", "store:\n  driver: postgres\n  dsn:\n    file: secrets/dsn\n", Secret{File: filepath.FromSlash("/etc/affinityd/secrets/dsn")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(append(data, "\n"+tt.store...), "/etc/affinityd/affinityd.yml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.Driver != "postgres" || c.Store.DSN != tt.want {
+				t.Errorf("store = %+v, want driver postgres and dsn %+v", c.Store, tt.want)
+			}
+		})
+	}
+	// SQLite needs no DSN, and gets none by default.
+	c, err := Parse(data, "/etc/affinityd/affinityd.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != "sqlite" || c.Store.DSN.IsSet() {
+		t.Errorf("default store = %+v, want sqlite without a DSN", c.Store)
 	}
 }

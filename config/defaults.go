@@ -79,6 +79,14 @@ var (
 		Retention: model.Duration(400 * 24 * time.Hour),
 	}
 
+	// DefaultStoreDSNEnv is where driver postgres reads its DSN when
+	// store.dsn is left out, so a container needs no config edit.
+	DefaultStoreDSNEnv = "AFFINITY_STORE_DSN"
+
+	// DefaultNearDuplicates collapses copies at a similarity of 0.5 within a
+	// week: the threshold chosen on analysis/testdata/neardup.
+	DefaultNearDuplicates = NearDuplicates{Enabled: true, Threshold: 0.5, Horizon: model.Duration(7 * 24 * time.Hour)}
+
 	// DefaultCollector is the collector block when left out. UserAgent stays
 	// "": the collector fills in its own, with the version.
 	DefaultCollector = Collector{
@@ -127,7 +135,15 @@ func applyDefaults(c *Config, isSet func(path string) bool) {
 	st := &c.Store
 	def("store.driver", func() { st.Driver = DefaultStore.Driver })
 	def("store.path", func() { st.Path = DefaultStore.Path })
+	if st.Driver == "postgres" {
+		def("store.dsn", func() { st.DSN = Secret{Env: DefaultStoreDSNEnv} })
+	}
 	def("store.retention", func() { st.Retention = DefaultStore.Retention })
+
+	nd, dn := &c.Analysis.NearDuplicates, DefaultNearDuplicates
+	def("analysis.near_duplicates.enabled", func() { nd.Enabled = dn.Enabled })
+	def("analysis.near_duplicates.threshold", func() { nd.Threshold = dn.Threshold })
+	def("analysis.near_duplicates.horizon", func() { nd.Horizon = dn.Horizon })
 
 	co, dc := &c.Collector, DefaultCollector
 	def("collector.timeout", func() { co.Timeout = dc.Timeout })

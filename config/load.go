@@ -77,7 +77,11 @@ func (c *Config) resolve(anchorPaths bool) {
 	for i := range c.Relationships {
 		r := &c.Relationships[i]
 		for j := range r.Topics {
-			r.Topics[j].Relationship = r.Name
+			t := &r.Topics[j]
+			t.Relationship = r.Name
+			if t.Query != "" {
+				t.Expr, _ = ParseQuery(t.Query) // valid: validate parsed it
+			}
 		}
 	}
 	if !anchorPaths {
@@ -98,6 +102,7 @@ func (c *Config) resolve(anchorPaths bool) {
 		anchor(&s.ClientSecret.File)
 		anchor(&s.AppPassword.File)
 	}
+	anchor(&c.Store.DSN.File)
 }
 
 // maxNodes bounds the nodes visited, so aliases of aliases (a "billion

@@ -37,7 +37,7 @@ func (c *Config) Topic(name string) (Topic, Relationship, bool) {
 
 // QueryHash identifies what the topic matches: the first 12 hex digits of a
 // SHA-256 over its terms and synonyms (one set: they count alike), its
-// exclusions and its languages, each trimmed, lower-cased, deduplicated and
+// exclusions, its languages and its query (in canonical form), each trimmed, lower-cased, deduplicated and
 // sorted. Reordering or recasing leaves it alone; any edit that can change
 // what matches changes it, so a dashboard can tell a query edit from a real
 // shift in presence.
@@ -65,6 +65,12 @@ func (t Topic) QueryHash() string {
 		for _, s := range set {
 			h.Write([]byte(strconv.Itoa(len(s)) + ":" + s + "\n"))
 		}
+	}
+	// Only a topic with a query hashes one, so the hashes of topics of
+	// terms stay what they were before queries existed.
+	if strings.TrimSpace(t.Query) != "" {
+		q := t.canonicalQuery()
+		h.Write([]byte("query:" + strconv.Itoa(len(q)) + ":" + q + "\n"))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -25,8 +25,8 @@ var searchKinds = []string{"mastodon", "hackernews", "reddit", "bluesky", "lemmy
 // the platform for.
 var SourceQueries = []string{"topics", "brands", "all"}
 
-// StoreDrivers are the supported store drivers (PostgreSQL comes later).
-var StoreDrivers = []string{"sqlite"}
+// StoreDrivers are the supported store drivers.
+var StoreDrivers = []string{"sqlite", "postgres"}
 
 var (
 	// nameRe is for topic and source names: they become label values and
@@ -81,6 +81,7 @@ func (v *validator) validate(c *Config) {
 	v.scoring(c.Scoring)
 	v.store(c.Store, c.Scoring)
 	v.collector(c.Collector)
+	v.nearDuplicates(c.Analysis.NearDuplicates)
 }
 
 // brands checks the own brand and the competitors. Names and aliases are
@@ -161,7 +162,10 @@ func (v *validator) topic(t Topic, field string, topics map[string]string) {
 		}
 	}
 	v.priority(t.Priority, field+".priority")
-	if len(t.Terms) == 0 {
+	switch {
+	case v.given(field + ".query"):
+		v.validateQuery(t, field)
+	case len(t.Terms) == 0:
 		v.errorf(field+".terms", "at least one term required")
 	}
 	v.notBlank(t.Terms, field+".terms")
@@ -477,8 +481,19 @@ func (v *validator) store(s Store, sc Scoring) {
 	if !slices.Contains(StoreDrivers, s.Driver) {
 		v.errorf("store.driver", "unsupported driver %q (supported: %s)", s.Driver, list(StoreDrivers))
 	}
-	if strings.TrimSpace(s.Path) == "" {
-		v.errorf("store.path", "required")
+	switch s.Driver {
+	case "sqlite":
+		if strings.TrimSpace(s.Path) == "" {
+			v.errorf("store.path", "required")
+		}
+		if v.given("store.dsn") {
+			v.errorf("store.dsn", "only for driver postgres (sqlite uses store.path)")
+		}
+	case "postgres":
+		if v.given("store.path") {
+			v.errorf("store.path", "only for driver sqlite (postgres connects with store.dsn)")
+		}
+		v.secret(s.DSN, "store.dsn")
 	}
 	// Scoring reads the window and the baseline before it: pruning sooner
 	// would make momentum fall for no reason.
@@ -506,4 +521,11 @@ func (v *validator) positive(d model.Duration, field string) {
 
 func list(values []string) string {
 	return strings.Join(values, ", ")
+}
+
+func (v *validator) nearDuplicates(n NearDuplicates) {
+	if math.IsNaN(n.Threshold) || n.Threshold <= 0 || n.Threshold > 1 {
+		v.errorf("analysis.near_duplicates.threshold", "must be in (0, 1] (a similarity; 0.5 is the default), got %g", n.Threshold)
+	}
+	v.positive(n.Horizon, "analysis.near_duplicates.horizon")
 }

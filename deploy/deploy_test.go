@@ -17,11 +17,16 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -687,5 +692,576 @@ func TestDockerfile(t *testing.T) {
 func TestExampleConfigLoads(t *testing.T) {
 	if _, err := config.Load("kubernetes/affinityd.yml"); err != nil {
 		t.Fatalf("kubernetes/affinityd.yml: %v", err)
+	}
+}
+
+// ---------------------------------------------------------------- kubernetes
+
+var update = flag.Bool("update", false, "regenerate kubernetes/prometheusrule.yaml from the rule files")
+
+const prometheusRuleFile = "kubernetes/prometheusrule.yaml"
+
+// prometheusRuleText renders the PrometheusRule that carries every group of
+// ruleFiles: each file's text below its top-level groups: line, indented under
+// spec.groups, so the rules' comments travel with them.
+func prometheusRuleText(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`# Generated from deploy/prometheus/rules/*.yml by
+#   go test ./deploy/ -run TestPrometheusRuleMatchesRuleFiles -update
+# Edit the rule files, not this file: that test fails when they differ.
+# The Operator's Prometheus loads it when its ruleSelector matches; overlays add the
+# label it selects on (often release: <your Prometheus release>).
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: affinityd
+spec:
+  groups:
+`)
+	for _, f := range ruleFiles {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body, ok := strings.Cut(string(src), "\ngroups:\n")
+		if !ok {
+			t.Fatalf("%s: no top-level groups: line", f)
+		}
+		fmt.Fprintf(&b, "    # ---- %s\n", f)
+		for line := range strings.Lines(body) {
+			if strings.TrimSpace(line) == "" {
+				b.WriteString("\n")
+				continue
+			}
+			b.WriteString("  " + line)
+		}
+	}
+	return b.String()
+}
+
+// ruleGroups returns the groups of every rule file in order, decoded without a
+// schema so that any field (interval, limit, labels, …) takes part in comparisons.
+func ruleGroups(t *testing.T) []any {
+	t.Helper()
+	var all []any
+	for _, f := range ruleFiles {
+		var rf struct {
+			Groups []any `yaml:"groups"`
+		}
+		readYAML(t, f, &rf)
+		all = append(all, rf.Groups...)
+	}
+	return all
+}
+
+type prometheusRule struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Groups []any `yaml:"groups"`
+	} `yaml:"spec"`
+}
+
+// compareGroups reports, group by group, where a PrometheusRule's groups differ
+// from the rule files'.
+func compareGroups(t *testing.T, where string, got []any) {
+	t.Helper()
+	want := ruleGroups(t)
+	name := func(g any) any {
+		if m, ok := g.(map[string]any); ok {
+			return m["name"]
+		}
+		return g
+	}
+	for i := range max(len(got), len(want)) {
+		switch {
+		case i >= len(got):
+			t.Errorf("%s: group %v of the rule files is missing", where, name(want[i]))
+		case i >= len(want):
+			t.Errorf("%s: group %v is in no rule file", where, name(got[i]))
+		case !reflect.DeepEqual(got[i], want[i]):
+			g, w := got[i], want[i]
+			// Point at the first rule that differs rather than at the whole group.
+			gm, ok1 := g.(map[string]any)
+			wm, ok2 := w.(map[string]any)
+			if gr, ok3 := gm["rules"].([]any); ok1 && ok2 && ok3 {
+				if wr, ok4 := wm["rules"].([]any); ok4 && len(gr) == len(wr) {
+					for j := range gr {
+						if !reflect.DeepEqual(gr[j], wr[j]) {
+							g, w = gr[j], wr[j]
+							break
+						}
+					}
+				}
+			}
+			t.Errorf("%s: group %d (%v) differs from the rule files':\n got %v\nwant %v", where, i, name(got[i]), g, w)
+		}
+	}
+	if t.Failed() {
+		t.Log("regenerate it with: go test ./deploy/ -run TestPrometheusRuleMatchesRuleFiles -update")
+	}
+}
+
+// The PrometheusRule of the kustomize base must carry exactly the groups of the
+// rule files, so a Prometheus Operator user gets the rules the unit tests prove.
+func TestPrometheusRuleMatchesRuleFiles(t *testing.T) {
+	if *update {
+		if err := os.WriteFile(prometheusRuleFile, []byte(prometheusRuleText(t)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pr prometheusRule
+	readYAML(t, prometheusRuleFile, &pr)
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" || pr.Metadata.Name == "" {
+		t.Errorf("%s: %s %s %q, want a named monitoring.coreos.com/v1 PrometheusRule", prometheusRuleFile, pr.APIVersion, pr.Kind, pr.Metadata.Name)
+	}
+	compareGroups(t, prometheusRuleFile, pr.Spec.Groups)
+}
+
+// kustomizeResources returns the resources kustomization.yaml lists.
+func kustomizeResources(t *testing.T) []string {
+	t.Helper()
+	var kust struct {
+		Resources []string `yaml:"resources"`
+	}
+	readYAML(t, "kubernetes/kustomization.yaml", &kust)
+	return kust.Resources
+}
+
+// Every resource of the base parses as Kubernetes objects, and the base holds
+// what the issue asks of it, the Prometheus Operator's two kinds included.
+func TestKubernetesResources(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, f := range kustomizeResources(t) {
+		b, err := os.ReadFile(filepath.Join("kubernetes", f))
+		if err != nil {
+			t.Errorf("kubernetes/kustomization.yaml lists %s: %v", f, err)
+			continue
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for n := 0; ; n++ {
+			var obj struct {
+				APIVersion string `yaml:"apiVersion"`
+				Kind       string `yaml:"kind"`
+				Metadata   struct {
+					Name string `yaml:"name"`
+				} `yaml:"metadata"`
+			}
+			if err := dec.Decode(&obj); err != nil {
+				if errors.Is(err, io.EOF) && n > 0 {
+					break
+				}
+				t.Errorf("kubernetes/%s: document %d: %v", f, n, err)
+				break
+			}
+			if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
+				t.Errorf("kubernetes/%s: document %d lacks apiVersion, kind or metadata.name", f, n)
+			}
+			kinds[obj.APIVersion+" "+obj.Kind] = true
+		}
+	}
+	for _, want := range []string{"apps/v1 Deployment", "v1 Service", "v1 PersistentVolumeClaim",
+		"monitoring.coreos.com/v1 ServiceMonitor", "monitoring.coreos.com/v1 PrometheusRule"} {
+		if !kinds[want] {
+			t.Errorf("the kustomize base has no %s (resources: %v)", want, kustomizeResources(t))
+		}
+	}
+}
+
+// With kubectl on PATH, the base must build, its ServiceMonitor must select the
+// Service it ships, and the built PrometheusRule must still carry the rule files'
+// groups. (Without kubectl, TestKubernetesResources checks the files alone.)
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH; TestKubernetesResources checked the files")
+	}
+	cmd := exec.Command(kubectl, "kustomize", "kubernetes")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize kubernetes: %v\n%s", err, stderr.String())
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	var svcLabels, smSelector map[string]string
+	var svcPort string
+	var smPorts []string
+	found := map[string]bool{}
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("kubectl kustomize output: %v", err)
+			}
+			break
+		}
+		b, _ := yaml.Marshal(obj)
+		kind, _ := obj["kind"].(string)
+		found[kind] = true
+		switch kind {
+		case "Service":
+			var s struct {
+				Metadata struct {
+					Labels map[string]string `yaml:"labels"`
+				} `yaml:"metadata"`
+				Spec struct {
+					Ports []struct {
+						Name string `yaml:"name"`
+					} `yaml:"ports"`
+				} `yaml:"spec"`
+			}
+			if err := yaml.Unmarshal(b, &s); err != nil {
+				t.Fatal(err)
+			}
+			svcLabels = s.Metadata.Labels
+			if len(s.Spec.Ports) > 0 {
+				svcPort = s.Spec.Ports[0].Name
+			}
+		case "ServiceMonitor":
+			var sm struct {
+				Spec struct {
+					Selector struct {
+						MatchLabels map[string]string `yaml:"matchLabels"`
+					} `yaml:"selector"`
+					Endpoints []struct {
+						Port string `yaml:"port"`
+					} `yaml:"endpoints"`
+				} `yaml:"spec"`
+			}
+			if err := yaml.Unmarshal(b, &sm); err != nil {
+				t.Fatal(err)
+			}
+			smSelector = sm.Spec.Selector.MatchLabels
+			for _, e := range sm.Spec.Endpoints {
+				smPorts = append(smPorts, e.Port)
+			}
+		case "PrometheusRule":
+			var pr prometheusRule
+			if err := yaml.Unmarshal(b, &pr); err != nil {
+				t.Fatal(err)
+			}
+			compareGroups(t, "built PrometheusRule", pr.Spec.Groups)
+		}
+	}
+	for _, k := range []string{"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "ServiceMonitor", "PrometheusRule"} {
+		if !found[k] {
+			t.Errorf("kubectl kustomize built no %s", k)
+		}
+	}
+	if len(smSelector) == 0 {
+		t.Error("the ServiceMonitor selects no labels")
+	}
+	for k, v := range smSelector {
+		if svcLabels[k] != v {
+			t.Errorf("the ServiceMonitor selects %s=%s, the Service is labelled %v", k, v, svcLabels)
+		}
+	}
+	if !slices.Contains(smPorts, svcPort) {
+		t.Errorf("the ServiceMonitor scrapes ports %v, the Service's port is %q", smPorts, svcPort)
+	}
+}
+
+// ---------------------------------------------------------------- replicas
+
+// loadsOnPostgres loads an affinityd configuration as the daemon does and fails
+// unless it uses the PostgreSQL store with the DSN from $AFFINITY_STORE_DSN, which
+// the compose profile and the Kubernetes overlay set.
+func loadsOnPostgres(t *testing.T, where string, text []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "affinityd.yml")
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	if cfg.Store.Driver != "postgres" {
+		t.Errorf("%s: store.driver %q, want postgres", where, cfg.Store.Driver)
+	}
+	if cfg.Store.DSN.File != "" || (cfg.Store.DSN.Env != "" && cfg.Store.DSN.Env != "AFFINITY_STORE_DSN") {
+		t.Errorf("%s: store.dsn is %s; the deployments provide $AFFINITY_STORE_DSN", where, cfg.Store.DSN.String())
+	}
+}
+
+// The replicas overlay builds, runs several replicas without a volume on the
+// PostgreSQL store with the DSN from a Secret, and keeps the base's monitoring.
+func TestReplicasOverlay(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		// Without kubectl the overlay's own configuration is still checked.
+		b, err := os.ReadFile("kubernetes-replicas/affinityd.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		loadsOnPostgres(t, "kubernetes-replicas/affinityd.yml", b)
+		t.Skip("kubectl is not on PATH: the overlay's configuration loads; the build is not checked")
+	}
+	cmd := exec.Command(kubectl, "kustomize", "kubernetes-replicas")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize kubernetes-replicas: %v\n%s", err, stderr.String())
+	}
+	type container struct {
+		Name string   `yaml:"name"`
+		Args []string `yaml:"args"`
+		Env  []struct {
+			Name      string `yaml:"name"`
+			ValueFrom struct {
+				SecretKeyRef struct {
+					Name string `yaml:"name"`
+					Key  string `yaml:"key"`
+				} `yaml:"secretKeyRef"`
+			} `yaml:"valueFrom"`
+		} `yaml:"env"`
+	}
+	var deployment struct {
+		Spec struct {
+			Replicas int `yaml:"replicas"`
+			Strategy struct {
+				Type string `yaml:"type"`
+			} `yaml:"strategy"`
+			Template struct {
+				Spec struct {
+					Containers []container      `yaml:"containers"`
+					Volumes    []map[string]any `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	var configText string
+	found := map[string]int{}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("kubectl kustomize output: %v", err)
+			}
+			break
+		}
+		b, _ := yaml.Marshal(obj)
+		kind, _ := obj["kind"].(string)
+		found[kind]++
+		switch kind {
+		case "Deployment":
+			if err := yaml.Unmarshal(b, &deployment); err != nil {
+				t.Fatal(err)
+			}
+		case "ConfigMap":
+			var cm struct {
+				Data map[string]string `yaml:"data"`
+			}
+			if err := yaml.Unmarshal(b, &cm); err != nil {
+				t.Fatal(err)
+			}
+			configText = cm.Data["affinityd.yml"]
+		case "PrometheusRule":
+			var pr prometheusRule
+			if err := yaml.Unmarshal(b, &pr); err != nil {
+				t.Fatal(err)
+			}
+			compareGroups(t, "the overlay's PrometheusRule", pr.Spec.Groups)
+		}
+	}
+	for _, k := range []string{"Deployment", "ConfigMap", "Service", "ServiceMonitor", "PrometheusRule", "PodDisruptionBudget"} {
+		if found[k] != 1 {
+			t.Errorf("the overlay built %d %s, want 1", found[k], k)
+		}
+	}
+	if found["PersistentVolumeClaim"] != 0 {
+		t.Error("the overlay keeps the SQLite PersistentVolumeClaim")
+	}
+	spec := deployment.Spec
+	if spec.Replicas < 2 {
+		t.Errorf("Deployment replicas %d, want several", spec.Replicas)
+	}
+	if spec.Strategy.Type == "Recreate" {
+		t.Error("Deployment strategy Recreate: replicas share no volume, roll them")
+	}
+	for _, v := range spec.Template.Spec.Volumes {
+		if _, ok := v["persistentVolumeClaim"]; ok {
+			t.Errorf("the pods mount a PersistentVolumeClaim: %v", v)
+		}
+	}
+	if len(spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("Deployment has %d containers, want 1", len(spec.Template.Spec.Containers))
+	}
+	c := spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--config.file=/etc/affinityd/affinityd.yml") {
+		t.Errorf("container args %v do not name the ConfigMap's configuration", c.Args)
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--storage.path") {
+			t.Errorf("container args %v: --storage.path is for SQLite, affinityd refuses it with postgres", c.Args)
+		}
+	}
+	dsn := false
+	for _, e := range c.Env {
+		if e.Name == "AFFINITY_STORE_DSN" {
+			ref := e.ValueFrom.SecretKeyRef
+			dsn = ref.Name != "" && ref.Key != ""
+		}
+	}
+	if !dsn {
+		t.Errorf("no AFFINITY_STORE_DSN from a secretKeyRef in %+v", c.Env)
+	}
+	if configText == "" {
+		t.Fatal("the overlay's ConfigMap has no affinityd.yml")
+	}
+	loadsOnPostgres(t, "the overlay's ConfigMap affinityd.yml", []byte(configText))
+}
+
+// The compose file's postgres profile: a database with a volume and a health
+// check, several replicas on it that Prometheus finds, and the SQLite stack unchanged
+// without the profile. With docker compose on PATH the file is also checked by it.
+func TestComposePostgresProfile(t *testing.T) {
+	type service struct {
+		Profiles    []string          `yaml:"profiles"`
+		Image       string            `yaml:"image"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		Deploy struct {
+			Replicas int `yaml:"replicas"`
+		} `yaml:"deploy"`
+		DependsOn yaml.Node `yaml:"depends_on"`
+		Networks  map[string]struct {
+			Aliases []string `yaml:"aliases"`
+		} `yaml:"networks"`
+	}
+	var compose struct {
+		Services map[string]service `yaml:"services"`
+		Volumes  map[string]any     `yaml:"volumes"`
+	}
+	readYAML(t, "compose.yaml", &compose)
+
+	for _, name := range []string{"affinityd", "prometheus", "alertmanager", "grafana"} {
+		if s := compose.Services[name]; len(s.Profiles) != 0 {
+			t.Errorf("service %s has profiles %v: the default stack must start without --profile", name, s.Profiles)
+		}
+	}
+	pg, ok := compose.Services["postgres"]
+	if !ok {
+		t.Fatal("compose.yaml: no service postgres")
+	}
+	if !slices.Equal(pg.Profiles, []string{"postgres"}) {
+		t.Errorf("service postgres: profiles %v, want [postgres]", pg.Profiles)
+	}
+	if !slices.Contains(pg.Healthcheck.Test, "pg_isready") {
+		t.Errorf("service postgres: healthcheck %v, want pg_isready", pg.Healthcheck.Test)
+	}
+	dataVolume := ""
+	for _, v := range pg.Volumes {
+		if src, dst, _ := strings.Cut(v, ":"); strings.HasPrefix(dst, "/var/lib/postgresql/data") {
+			dataVolume = src
+		}
+	}
+	if _, ok := compose.Volumes[dataVolume]; !ok {
+		t.Errorf("service postgres: its data directory is on no named volume (volumes %v)", pg.Volumes)
+	}
+
+	r, ok := compose.Services["affinityd-replica"]
+	if !ok {
+		t.Fatal("compose.yaml: no service affinityd-replica")
+	}
+	if !slices.Equal(r.Profiles, []string{"postgres"}) {
+		t.Errorf("service affinityd-replica: profiles %v, want [postgres]", r.Profiles)
+	}
+	if r.Deploy.Replicas < 2 {
+		t.Errorf("service affinityd-replica: deploy.replicas %d, want several", r.Deploy.Replicas)
+	}
+	var deps map[string]struct {
+		Condition string `yaml:"condition"`
+	}
+	if err := r.DependsOn.Decode(&deps); err != nil || deps["postgres"].Condition != "service_healthy" {
+		t.Errorf("service affinityd-replica: depends_on must wait for postgres: service_healthy (%v)", err)
+	}
+	if dsn := r.Environment["AFFINITY_STORE_DSN"]; !strings.HasPrefix(dsn, "postgres://") || !strings.Contains(dsn, "@postgres:5432/") {
+		t.Errorf("service affinityd-replica: AFFINITY_STORE_DSN %q does not reach the postgres service", dsn)
+	}
+	for _, a := range r.Command {
+		if strings.HasPrefix(a, "--storage.path") {
+			t.Errorf("service affinityd-replica: command %v: --storage.path is for SQLite", r.Command)
+		}
+	}
+	configFile := ""
+	for _, v := range r.Volumes {
+		src, rest, _ := strings.Cut(v, ":")
+		dst, _, _ := strings.Cut(rest, ":")
+		if slices.Contains(r.Command, "--config.file="+dst) {
+			configFile = src
+		}
+	}
+	if configFile == "" {
+		t.Fatalf("service affinityd-replica: no mounted file is its --config.file (command %v, volumes %v)", r.Command, r.Volumes)
+	}
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadsOnPostgres(t, configFile, b)
+
+	// Prometheus scrapes every replica: it resolves the name affinityd, which the
+	// replicas answer to as a network alias.
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Type  string   `yaml:"type"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &prom)
+	var names []string
+	for _, sc := range prom.ScrapeConfigs {
+		if sc.JobName != "affinityd" {
+			continue
+		}
+		for _, d := range sc.DNSSDConfigs {
+			if d.Type == "A" && d.Port == 9812 {
+				names = append(names, d.Names...)
+			}
+		}
+	}
+	if !slices.Contains(names, "affinityd") {
+		t.Errorf("prometheus.yml: job affinityd does not discover the name affinityd by DNS (A, port 9812): %v", names)
+	}
+	if !slices.Contains(r.Networks["default"].Aliases, "affinityd") {
+		t.Errorf("service affinityd-replica: no network alias affinityd, so Prometheus does not find it (networks %v)", r.Networks)
+	}
+
+	if exec.Command("docker", "compose", "version").Run() != nil {
+		t.Log("docker compose is not available: checked the YAML only")
+		return
+	}
+	for _, args := range [][]string{
+		{"compose", "-f", "compose.yaml", "config", "--quiet"},
+		{"compose", "-f", "compose.yaml", "--profile", "postgres", "config", "--quiet"},
+	} {
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+			t.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	out, err := exec.Command("docker", "compose", "-f", "compose.yaml", "--profile", "postgres", "config", "--services").Output()
+	if err != nil {
+		t.Fatalf("docker compose config --services: %v", err)
+	}
+	for _, want := range []string{"postgres", "affinityd-replica"} {
+		if !slices.Contains(strings.Fields(string(out)), want) {
+			t.Errorf("docker compose --profile postgres config --services lacks %s:\n%s", want, out)
+		}
 	}
 }

@@ -18,19 +18,29 @@ const namespace = "affinity"
 // source exports all of them from the start, at 0.
 var FailureReasons = []string{"timeout", "connect", "http_4xx", "http_5xx", "rate_limited", "too_large", "parse", "read"}
 
+// SkipReasons is the fixed set of reasons a replica skips a scheduled run of
+// a source: another replica holds its lease, this replica holds its share of
+// sources already, or the lease could not be read.
+var SkipReasons = []string{"leased_elsewhere", "balancing", "lease_error"}
+
 // Metrics holds the operational metrics of the daemon: per source, per batch,
 // per scoring pass and per reload. Registries are passed in, never global.
 type Metrics struct {
 	postsScanned       *prometheus.CounterVec
 	postsNew           *prometheus.CounterVec
+	postsNearDuplicate *prometheus.CounterVec
 	rateLimitRemaining *prometheus.GaugeVec
 	sourceUp           *prometheus.GaugeVec
 	fetches            *prometheus.CounterVec
 	fetchFailures      *prometheus.CounterVec
 	fetchDuration      *prometheus.HistogramVec
 	lastSuccess        *prometheus.GaugeVec
+	runsSkipped        *prometheus.CounterVec
+	itemsSkipped       *prometheus.CounterVec
 	analysisDuration   prometheus.Histogram
 	scoringLastSuccess prometheus.Gauge
+	scoringLeader      prometheus.Gauge
+	configMismatch     prometheus.Gauge
 	reloadSuccessful   prometheus.Gauge
 	reloadTimestamp    prometheus.Gauge
 
@@ -52,7 +62,9 @@ type SourceStatus struct {
 	Failures     int64     `json:"failures"`
 	PostsScanned int64     `json:"posts_scanned"`
 	PostsNew     int64     `json:"posts_new"`
-	NextRun      time.Time `json:"next_run,omitzero"`
+	// PostsNearDuplicate are the new posts stored as copies of another post.
+	PostsNearDuplicate int64     `json:"posts_near_duplicate"`
+	NextRun            time.Time `json:"next_run,omitzero"`
 }
 
 // NewMetrics registers the operational metrics on reg.
@@ -64,6 +76,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Posts a source delivered, new or not: the denominator of presence."}, src),
 		postsNew: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "source", Name: "posts_new_total",
 			Help: "Posts a source delivered that were stored after deduplication."}, src),
+		postsNearDuplicate: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "source", Name: "posts_near_duplicate_total",
+			Help: "New posts stored as copies of another post (reposts, cross-posts, syndicated copies): counted once, as their original's copies."}, src),
 		rateLimitRemaining: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "source", Name: "ratelimit_remaining",
 			Help: "Requests left in the platform's rate-limit window, as it last reported; -1 when it reports none."}, src),
 		sourceUp: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "source", Name: "up",
@@ -77,10 +91,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Duration of one fetch of a source, including retries of paged responses.", Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 8)}, src),
 		lastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "source", Name: "last_success_timestamp_seconds",
 			Help: "Unix time of the source's last successful fetch; 0 before the first."}, src),
+		itemsSkipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "source", Name: "items_skipped_total",
+			Help: "Items of a fetched page a source skipped as unreadable (a wrong-typed field, no id or time); the rest of the page was kept."}, src),
+		runsSkipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "source", Name: "runs_skipped_total",
+			Help: "Scheduled runs of a source this replica skipped, by reason: leased_elsewhere (another replica holds the source), balancing (this replica holds its share), lease_error."},
+			[]string{"source", "reason"}),
 		analysisDuration: f.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "analysis", Name: "duration_seconds",
 			Help: "Time to analyze one batch of new posts.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 		scoringLastSuccess: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "scoring", Name: "last_success_timestamp_seconds",
 			Help: "Unix time of the last successful scoring pass."}),
+		scoringLeader: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "scoring", Name: "leader",
+			Help: "1 when this replica holds the scoring lease (computes and stores the snapshot, prunes), 0 otherwise; always 1 on SQLite."}),
+		configMismatch: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "replicas", Name: "config_mismatch",
+			Help: "1 when a live replica sharing the database runs another configuration (config hash) than this one, 0 otherwise."}),
 		reloadSuccessful: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_successful",
 			Help: "1 when the last configuration reload succeeded, 0 when it was refused."}),
 		reloadTimestamp: f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "config", Name: "last_reload_success_timestamp_seconds",
@@ -108,6 +131,7 @@ func (m *Metrics) SetSources(sources []SourceInfo) {
 			m.sources[s.Name] = st
 			m.postsScanned.WithLabelValues(s.Name)
 			m.postsNew.WithLabelValues(s.Name)
+			m.postsNearDuplicate.WithLabelValues(s.Name)
 			m.rateLimitRemaining.WithLabelValues(s.Name).Set(-1)
 			m.sourceUp.WithLabelValues(s.Name)
 			m.fetches.WithLabelValues(s.Name)
@@ -116,6 +140,10 @@ func (m *Metrics) SetSources(sources []SourceInfo) {
 			}
 			m.fetchDuration.WithLabelValues(s.Name)
 			m.lastSuccess.WithLabelValues(s.Name)
+			m.itemsSkipped.WithLabelValues(s.Name)
+			for _, r := range SkipReasons {
+				m.runsSkipped.WithLabelValues(s.Name, r)
+			}
 		}
 		st.Kind, st.Format = s.Kind, s.Format
 	}
@@ -127,12 +155,15 @@ func (m *Metrics) SetSources(sources []SourceInfo) {
 		l := prometheus.Labels{"source": name}
 		m.postsScanned.DeletePartialMatch(l)
 		m.postsNew.DeletePartialMatch(l)
+		m.postsNearDuplicate.DeletePartialMatch(l)
 		m.rateLimitRemaining.DeletePartialMatch(l)
 		m.sourceUp.DeletePartialMatch(l)
 		m.fetches.DeletePartialMatch(l)
 		m.fetchFailures.DeletePartialMatch(l)
 		m.fetchDuration.DeletePartialMatch(l)
 		m.lastSuccess.DeletePartialMatch(l)
+		m.runsSkipped.DeletePartialMatch(l)
+		m.itemsSkipped.DeletePartialMatch(l)
 	}
 }
 
@@ -145,6 +176,8 @@ type Fetch struct {
 	Reason             string // one of FailureReasons when Err != nil
 	Scanned            int    // posts the source delivered
 	New                int    // posts stored after deduplication
+	NearDuplicates     int    // of New, the posts stored as copies of another
+	Skipped            int    // unreadable items the source passed over
 	RateLimitRemaining float64
 	NextRun            time.Time
 }
@@ -161,9 +194,12 @@ func (m *Metrics) ObserveFetch(f Fetch) {
 	m.fetchDuration.WithLabelValues(f.Source).Observe(f.Duration.Seconds())
 	m.postsScanned.WithLabelValues(f.Source).Add(float64(f.Scanned))
 	m.postsNew.WithLabelValues(f.Source).Add(float64(f.New))
+	m.postsNearDuplicate.WithLabelValues(f.Source).Add(float64(f.NearDuplicates))
+	m.itemsSkipped.WithLabelValues(f.Source).Add(float64(f.Skipped))
 	st.Fetches++
 	st.PostsScanned += int64(f.Scanned)
 	st.PostsNew += int64(f.New)
+	st.PostsNearDuplicate += int64(f.NearDuplicates)
 	st.LastAttempt = f.Start
 	if !f.NextRun.IsZero() {
 		st.NextRun = f.NextRun
@@ -210,6 +246,30 @@ func (m *Metrics) ObserveAnalysis(d time.Duration) { m.analysisDuration.Observe(
 // ScoringSucceeded records a finished scoring pass.
 func (m *Metrics) ScoringSucceeded(t time.Time) {
 	m.scoringLastSuccess.Set(float64(t.UnixNano()) / 1e9)
+}
+
+// RunSkipped counts a scheduled run of source this replica skipped; reason is
+// one of SkipReasons.
+func (m *Metrics) RunSkipped(source, reason string) {
+	m.runsSkipped.WithLabelValues(source, reason).Inc()
+}
+
+// SetScoringLeader records whether this replica leads scoring.
+func (m *Metrics) SetScoringLeader(leader bool) {
+	v := 0.0
+	if leader {
+		v = 1
+	}
+	m.scoringLeader.Set(v)
+}
+
+// SetConfigMismatch records whether a live replica runs another configuration.
+func (m *Metrics) SetConfigMismatch(differ bool) {
+	v := 0.0
+	if differ {
+		v = 1
+	}
+	m.configMismatch.Set(v)
 }
 
 // ConfigLoaded records a configuration load or reload attempt.

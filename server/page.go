@@ -39,6 +39,23 @@ var pageFuncs = template.FuncMap{
 		return d.String()
 	},
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	// tone says in words what a net sentiment means, so the page does not
+	// rely on colour; ±0.05 is the neutral band the sentiment evaluation uses.
+	"tone": func(f float64) string {
+		switch {
+		case f >= 0.05:
+			return "positive"
+		case f <= -0.05:
+			return "negative"
+		}
+		return "neutral"
+	},
+	"copies": func(n int64) string {
+		if n == 1 {
+			return "+1 copy"
+		}
+		return "+" + strconv.FormatInt(n, 10) + " copies"
+	},
 }
 
 // Every page is the layout around its own "content"; each page is its own
@@ -105,6 +122,9 @@ svg.spark line{stroke:var(--line);stroke-width:1}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,20rem),1fr));gap:0 2rem}
 .terms{padding-left:1.2rem}
 .formula{background:var(--alt);padding:.5rem .75rem;border-radius:4px;overflow-x:auto}
+dl.def{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.25rem 0 1rem}
+dl.def dt{font-weight:600}dl.def dd{margin:0;overflow-wrap:anywhere}
+.query{background:var(--alt);padding:0 .3rem;border-radius:3px;white-space:pre-wrap}
 @media (max-width:40rem){
  table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
  table.cards tr{display:block;border-bottom:2px solid var(--line);padding:.4rem 0}
@@ -175,6 +195,17 @@ Window <time datetime="{{iso .Snapshot.Window.From}}">{{ts .Snapshot.Window.From
 <p><span class="score">Affinity {{f2 .Topic.Score}}</span>{{if .Occupier}} <span class="badge bad">occupied by {{.Occupier}}</span>{{end}}</p>
 {{template "spark" .Spark}}
 
+<section aria-labelledby="definition">
+<h2 id="definition">What the topic matches</h2>
+{{with .Definition}}<dl class="def">
+{{if .Query}}<dt>Query</dt><dd><code class="query">{{.Query}}</code></dd>
+{{else}}<dt>Terms</dt><dd>{{join .Terms}}</dd>
+{{if .Synonyms}}<dt>Synonyms</dt><dd>{{join .Synonyms}}</dd>{{end}}{{end}}
+{{if .Exclude}}<dt>Excluded</dt><dd>{{join .Exclude}}</dd>{{end}}
+<dt>Languages</dt><dd>{{if .Languages}}only posts in {{join .Languages}}{{else}}every language{{end}}</dd>
+</dl>{{else}}<p class="muted">The topic's definition is not available: the daemon did not pass it.</p>{{end}}
+</section>
+
 <section aria-labelledby="components">
 <h2 id="components">How the score adds up</h2>
 <p class="formula"><code>affinity = w<sub>m</sub>·sat(m, m0) + w<sub>a</sub>·sat(a, a0) + w<sub>e</sub>·sat(e, e0) + w<sub>f</sub>·f/3</code>, with <code>sat(x, x0) = min(1, ln(1+x) / ln(1+x0))</code></p>
@@ -200,11 +231,12 @@ Window <time datetime="{{iso .Snapshot.Window.From}}">{{ts .Snapshot.Window.From
 
 <section aria-labelledby="sov">
 <h2 id="sov">Share of voice</h2>
-<p class="meta">Share of the brand mentions in posts matching the topic.{{if .Threshold}} A competitor occupies the topic at {{pct .Threshold}} or more while the topic has at least {{.MinMentions}} mentions.{{end}}</p>
+<p class="meta">Share of the brand mentions in posts matching the topic. Sentiment is the net sentiment (positive − negative) / posts of the topic that mention the brand, in [−1, 1].{{if .Threshold}} A competitor occupies the topic at {{pct .Threshold}} or more while the topic has at least {{.MinMentions}} mentions.{{end}}</p>
 <table>
 <caption class="vh">Share of voice per brand</caption>
-<thead><tr><th scope="col">Brand</th><th scope="col">Kind</th><th scope="col" class="num">Share</th><th scope="col" style="width:50%">Bar</th></tr></thead>
+<thead><tr><th scope="col">Brand</th><th scope="col">Kind</th><th scope="col" class="num">Share</th><th scope="col" class="num">Sentiment</th><th scope="col" style="width:40%">Bar</th></tr></thead>
 <tbody>{{range .SoV}}<tr><th scope="row">{{.Brand}}{{if .Leader}} <span class="badge">leader</span>{{end}}{{if .Occupies}} <span class="badge bad">occupies</span>{{end}}</th><td>{{.Kind}}</td><td class="num">{{pct .Share}}</td>
+<td class="num brand-sentiment">{{if .HasSentiment}}{{$tone := tone .Sentiment}}<span{{if eq $tone "positive"}} class="good"{{else if eq $tone "negative"}} class="bad"{{end}}>{{signed .Sentiment}} {{$tone}}</span>{{else if .Share}}<span class="muted">– not available</span>{{else}}<span class="muted">– not mentioned</span>{{end}}</td>
 <td><div class="bar sov-bar" aria-hidden="true"><span{{if .Occupies}} class="occ"{{end}} style="width: {{barWidth .Share}}%"></span></div></td></tr>
 {{end}}</tbody></table>
 </section>
@@ -224,7 +256,8 @@ Window <time datetime="{{iso .Snapshot.Window.From}}">{{ts .Snapshot.Window.From
 <h2 id="evidence">Evidence</h2>
 {{if .EvidenceNone}}<p class="muted">Evidence posts are not available in this daemon.</p>
 {{else if .EvidenceErr}}<p class="bad">Evidence could not be loaded; see the daemon's log.</p>
-{{else}}<div class="cols">
+{{else}}{{if .AnyCopies}}<p class="meta">“+N copies”: near-duplicates (reposts, cross-posts, syndicated copies) collapse into the first post seen, which counts as one mention.</p>{{end}}
+<div class="cols">
 <div><h3>Latest posts</h3>{{template "posts" .Latest}}</div>
 <div><h3>Most engaging posts</h3>{{if .Engaging}}{{template "posts" .Engaging}}{{else}}<p class="muted">No reactions recorded on the recent posts.</p>{{end}}</div>
 </div>{{end}}
@@ -232,24 +265,25 @@ Window <time datetime="{{iso .Snapshot.Window.From}}">{{ts .Snapshot.Window.From
 {{end}}
 {{define "terms"}}{{if .}}<ol class="terms">{{range .}}<li>{{.Term}} <span class="muted">({{.Count}})</span></li>{{end}}</ol>{{else}}<p class="muted">None in this window.</p>{{end}}{{end}}
 {{define "posts"}}{{if .}}<ul class="posts">{{range .}}<li><p class="text">{{.Text}}</p>
-<p class="by">{{if .Author}}{{.Author}}{{else}}unknown author{{end}} · {{.Source}} ({{.Format}}) · <time datetime="{{iso .Published}}">{{ts .Published}}</time>{{if .Weight}} · {{.Engagement.Likes}} likes, {{.Engagement.Reposts}} reposts, {{.Engagement.Replies}} replies{{if .Engagement.Score}}, {{.Engagement.Score}} points{{end}}{{end}}
+<p class="by">{{if .Author}}{{.Author}}{{else}}unknown author{{end}} · {{.Source}} ({{.Format}}) · <time datetime="{{iso .Published}}">{{ts .Published}}</time>{{if .Weight}} · {{.Engagement.Likes}} likes, {{.Engagement.Reposts}} reposts, {{.Engagement.Replies}} replies{{if .Engagement.Score}}, {{.Engagement.Score}} points{{end}}{{end}}{{if .Copies}} · <span class="badge copies" title="Near-duplicates (reposts, cross-posts, syndicated copies) collapse into this post: they count as one mention">{{copies .Copies}}<span class="vh"> collapsed into this post as near-duplicates</span></span>{{end}}
 · {{if .Href}}<a href="{{.Href}}" rel="nofollow noreferrer noopener">open post<span class="vh"> by {{.Author}} on {{.Source}}</span></a>{{else if .RawURL}}link (not http/https, not linked): <code>{{.RawURL}}</code>{{else}}no link{{end}}</p></li>
 {{end}}</ul>{{else}}<p class="muted">No posts matched this topic yet.</p>{{end}}{{end}}`
 
 const sourcesHTML = `{{define "content"}}
 <h1>Sources</h1>
-<p class="meta">Every configured source, as the last fetch left it. Times are UTC.</p>
+<p class="meta">Every configured source, as the last fetch left it. Times are UTC. Counts are since the daemon started; near-duplicates are new posts stored as copies of another post (reposts, cross-posts, syndicated copies), each counted once with its original.</p>
 {{if .Sources}}<div class="scroll" role="region" aria-label="Sources" tabindex="0">
 <table class="cards">
 <caption class="vh">Sources and their state</caption>
 <thead><tr><th scope="col">Source</th><th scope="col">Kind</th><th scope="col">Format</th><th scope="col">State</th><th scope="col">Last success</th>
-<th scope="col">Last error</th><th scope="col" class="num">Posts new / fetched</th><th scope="col" class="num">Fetches / failures</th><th scope="col">Next run</th></tr></thead>
+<th scope="col">Last error</th><th scope="col" class="num">Posts new / fetched</th><th scope="col" class="num">Near-duplicates</th><th scope="col" class="num">Fetches / failures</th><th scope="col">Next run</th></tr></thead>
 <tbody>{{range .Sources}}<tr>
 <th scope="row" data-label="Source">{{.Name}}</th><td data-label="Kind">{{.Kind}}</td><td data-label="Format">{{.Format}}</td>
 <td data-label="State">{{template "state" .}}</td>
 <td data-label="Last success"><time datetime="{{iso .LastSuccess}}">{{ts .LastSuccess}}</time></td>
 <td data-label="Last error">{{if .LastError}}<span class="bad">{{.LastReason}}</span>: {{.LastError}}{{else}}<span class="muted">none</span>{{end}}</td>
 <td data-label="Posts new / fetched" class="num">{{.PostsNew}} / {{.PostsScanned}}</td>
+<td data-label="Near-duplicates" class="num near-dup">{{.PostsNearDuplicate}}</td>
 <td data-label="Fetches / failures" class="num">{{.Fetches}} / {{.Failures}}</td>
 <td data-label="Next run">{{if .NextRun.IsZero}}<span class="muted">not scheduled</span>{{else}}<time datetime="{{iso .NextRun}}">{{ts .NextRun}}</time>{{end}}</td>
 </tr>

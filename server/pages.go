@@ -32,6 +32,19 @@ type ScoringInfo struct {
 	// RelationshipPriority maps a relationship's name to its priority: the
 	// snapshot only carries each topic's own priority.
 	RelationshipPriority map[string]string
+	// Topics maps a topic's name to its definition: what it matches is
+	// configuration, which the snapshot does not carry.
+	Topics map[string]TopicDefinition
+}
+
+// TopicDefinition is what a topic matches, as configured: a boolean query, or
+// terms and synonyms; exclusions; the languages it counts (none: all).
+type TopicDefinition struct {
+	Query     string
+	Terms     []string
+	Synonyms  []string
+	Exclude   []string
+	Languages []string
 }
 
 // ScoreWeights are scoring.weights.
@@ -123,6 +136,7 @@ type topicData struct {
 	Clamped      bool
 	Mismatch     bool // the contributions do not add up to the score: formula drift
 	SoV          []sovRow
+	Definition   *TopicDefinition // nil when the daemon did not pass it
 	Occupier     string
 	Threshold    float64
 	MinMentions  int64
@@ -130,6 +144,7 @@ type topicData struct {
 	Terms        termsView
 	Latest       []postView
 	Engaging     []postView
+	AnyCopies    bool // an evidence post stands for near-duplicates: explain "+N copies"
 	EvidenceErr  bool
 	EvidenceNone bool // no provider
 }
@@ -151,6 +166,10 @@ type sovRow struct {
 	Share    float64
 	Leader   bool
 	Occupies bool
+	// Sentiment is the net sentiment of the topic's posts that mention the
+	// brand; HasSentiment is false when none do (or the snapshot predates it).
+	Sentiment    float64
+	HasSentiment bool
 }
 
 type termsView struct {
@@ -169,6 +188,7 @@ type postView struct {
 	RawURL     string // shown as text when Href is empty
 	Engagement affinity.Engagement
 	Weight     int64
+	Copies     int64 // near-duplicates collapsed into this post
 }
 
 type sourcesData struct {
@@ -242,8 +262,13 @@ func (a *api) topicPage(w http.ResponseWriter, r *http.Request) {
 	data.Mismatch = hasInfo && math.Abs(min(max(data.Sum, 0), 1)-t.Score) > 1e-9
 	for _, b := range s.Brands {
 		share := t.ShareOfVoice[b.Name]
+		sent, ok := t.BrandSentiment[b.Name]
 		data.SoV = append(data.SoV, sovRow{Brand: b.Name, Kind: b.Kind, Share: share,
-			Leader: b.Name == t.Leader, Occupies: b.Name == data.Occupier})
+			Leader: b.Name == t.Leader, Occupies: b.Name == data.Occupier,
+			Sentiment: sent, HasSentiment: ok && share > 0})
+	}
+	if def, ok := info.Topics[t.Topic]; ok {
+		data.Definition = &def
 	}
 	data.Terms = a.terms(r.Context(), t.Topic)
 	if a.o.Evidence == nil {
@@ -253,6 +278,7 @@ func (a *api) topicPage(w http.ResponseWriter, r *http.Request) {
 		data.EvidenceErr = true
 	} else {
 		data.Latest, data.Engaging = evidenceViews(posts)
+		data.AnyCopies = slices.ContainsFunc(slices.Concat(data.Latest, data.Engaging), func(v postView) bool { return v.Copies > 0 })
 	}
 	a.render(w, r, http.StatusOK, topicTemplate, data)
 }
@@ -477,7 +503,7 @@ func newPostView(p affinity.Post) postView {
 		text += body
 	}
 	v := postView{Text: excerpt(text, excerptRunes), Author: p.Author, Source: p.Source, Format: p.Format,
-		Published: p.Time(), Engagement: p.Engagement, Weight: engagementWeight(p.Engagement)}
+		Published: p.Time(), Engagement: p.Engagement, Weight: engagementWeight(p.Engagement), Copies: p.Copies}
 	if href, ok := safeHref(p.URL); ok {
 		v.Href = href
 	} else {

@@ -22,7 +22,7 @@ var hostile = affinity.Post{
 	Title:     `"><img src=x onerror=alert(4)>`,
 	Text:      `Beware: <script>alert('xss')</script> <img src=x onerror=alert(2)> the Acme mobile app has a phishing clone! &lt;img src=y onerror=alert(5)&gt;`,
 	Published: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), Format: affinity.FormatNetwork,
-	Engagement: affinity.Engagement{Likes: 1},
+	Engagement: affinity.Engagement{Likes: 1}, Copies: 1,
 }
 
 func testPosts() []affinity.Post {
@@ -33,7 +33,7 @@ func testPosts() []affinity.Post {
 			Published: day.Add(-time.Hour), Format: affinity.FormatAudience},
 		{Source: "forum", ID: "2", URL: "https://forum.example/t/2", Author: "bob", Text: "Popular thread",
 			Published: day.Add(-2 * time.Hour), Format: affinity.FormatCommunity,
-			Engagement: affinity.Engagement{Likes: 10, Reposts: 5, Replies: 3, Score: 40}},
+			Engagement: affinity.Engagement{Likes: 10, Reposts: 5, Replies: 3, Score: 40}, Copies: 3},
 		{Source: "forum", ID: "3", URL: "", Author: "", Text: "No link at all",
 			Published: day.Add(-3 * time.Hour), Format: affinity.FormatCommunity, Engagement: affinity.Engagement{Replies: 2}},
 	}
@@ -45,6 +45,12 @@ func testScoring() ScoringInfo {
 		References:        ScoreReferences{Mentions: 50, Authors: 25, Engagement: 100},
 		OccupiedThreshold: 0.5, OccupiedMinMentions: 5,
 		RelationshipPriority: map[string]string{"support": "high"},
+		Topics: map[string]TopicDefinition{
+			"customer-service": {Terms: []string{"customer service", "support hotline"}, Synonyms: []string{"helpdesk"},
+				Exclude: []string{"job offer"}, Languages: []string{"en", "de"}},
+			// A query is configuration, but it is shown on a page: escaped like everything else.
+			"quiet": {Query: `("wait time" OR queue) AND NOT "<b>job</b>"`, Terms: []string{"unused-term"}},
+		},
 	}
 }
 
@@ -60,7 +66,7 @@ func (e pageEnv) handler() http.Handler {
 	m := NewMetrics(prometheus.NewRegistry())
 	m.SetSources([]SourceInfo{{Name: "feed", Kind: "feed", Format: "audience"}, {Name: "social", Kind: "mastodon", Format: "network"}})
 	m.ObserveFetch(Fetch{Source: "feed", Start: time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC), Duration: time.Second, Scanned: 12, New: 4,
-		RateLimitRemaining: -1, NextRun: time.Date(2026, 11, 23, 11, 15, 0, 0, time.UTC)})
+		NearDuplicates: 3, RateLimitRemaining: -1, NextRun: time.Date(2026, 11, 23, 11, 15, 0, 0, time.UTC)})
 	m.ObserveFetch(Fetch{Source: "social", Start: time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC), Duration: time.Second,
 		Err: errors.New(`collector: mastodon: HTTP 401 <b>unauthorized</b>`), Reason: "http_4xx", RateLimitRemaining: -1})
 	snap := e.snapshot
@@ -99,6 +105,9 @@ func TestPages(t *testing.T) {
 				Organisations: []TermCount{{Term: "Umbrella Corp", Count: 2}}}, nil
 		}}
 	bare := pageEnv{snapshot: s}
+	// A snapshot stored before brand sentiment existed: shares, no sentiments.
+	older := testSnapshot()
+	older.Topics[0].BrandSentiment = nil
 	for _, c := range []struct {
 		name    string
 		env     pageEnv
@@ -123,12 +132,29 @@ func TestPages(t *testing.T) {
 			"Latest posts", "Most engaging posts", `href="https://news.example/a?x=1&amp;y=2"`, "open post",
 			"&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;", "&lt;img src=x onerror=alert(2)&gt;",
 			"&lt;script&gt;alert(1)&lt;/script&gt;", "<code>javascript:alert(3)</code>", "no link", "40 points",
-		}, []string{"<script", "<img", `href="javascript`, "not available yet", "formula differ"}},
+			// brand sentiment beside each share, in numbers and words
+			`<th scope="col" class="num">Sentiment</th>`,
+			`<td class="num brand-sentiment"><span class="bad">-0.50 negative</span></td>`,
+			`<td class="num brand-sentiment"><span class="good">&#43;0.25 positive</span></td>`,
+			// near-duplicates collapsed into evidence posts
+			`<span class="badge copies" title="Near-duplicates (reposts, cross-posts, syndicated copies) collapse into this post: they count as one mention">&#43;3 copies`,
+			`&#43;1 copy<span class="vh"> collapsed into this post as near-duplicates</span>`, "“+N copies”: near-duplicates",
+			// the definition: terms, synonyms, exclusions, languages
+			"<dt>Terms</dt><dd>customer service, support hotline</dd>", "<dt>Synonyms</dt><dd>helpdesk</dd>",
+			"<dt>Excluded</dt><dd>job offer</dd>", "<dd>only posts in en, de</dd>",
+		}, []string{"<script", "<img", `href="javascript`, "not available yet", "formula differ", "<dt>Query</dt>", "not mentioned"}},
+		{"topic page of a boolean topic shows its query, escaped", full, "/topics/quiet", 200, []string{
+			`<dt>Query</dt><dd><code class="query">(&#34;wait time&#34; OR queue) AND NOT &#34;&lt;b&gt;job&lt;/b&gt;&#34;</code></dd>`,
+			"<dd>every language</dd>", `<span class="muted">– not mentioned</span>`,
+		}, []string{"<b>job", "<dt>Terms</dt>", "unused-term", "brand-sentiment\"><span class=\"good"}},
+		{"topic page of a snapshot without brand sentiment", pageEnv{snapshot: older, scoring: testScoring},
+			"/topics/customer-service", 200, []string{`<span class="muted">– not available</span>`}, []string{"-0.50 negative", "neutral"}},
 		{"topic page flags a score its components do not add up to", pageEnv{snapshot: drifted, scoring: testScoring},
 			"/topics/customer-service", 200, []string{"add up to 0.626, not to the score"}, nil},
 		{"topic page without providers", bare, "/topics/customer-service", 200, []string{
 			"not available yet", "weights not available", "Evidence posts are not available",
-		}, nil},
+			"The topic's definition is not available",
+		}, []string{"copies"}},
 		{"topic page with failing providers", pageEnv{snapshot: s,
 			evidence: func(context.Context, string, int) ([]affinity.Post, error) { return nil, errors.New("db gone") },
 			terms:    func(context.Context, string) (TopicTerms, error) { return TopicTerms{}, errors.New("no terms") }},
@@ -136,11 +162,13 @@ func TestPages(t *testing.T) {
 		{"topic page of an empty topic", pageEnv{snapshot: s, scoring: testScoring,
 			evidence: func(context.Context, string, int) ([]affinity.Post, error) { return nil, nil },
 			terms:    func(context.Context, string) (TopicTerms, error) { return TopicTerms{}, nil }},
-			"/topics/quiet", 200, []string{"None in this window", "No posts matched this topic yet", "0.000"}, []string{"formula differ"}},
+			"/topics/quiet", 200, []string{"None in this window", "No posts matched this topic yet", "0.000"}, []string{"formula differ", "copies"}},
 		{"unknown topic", full, "/topics/nope", 404, []string{"There is no configured topic"}, nil},
 		{"topic before the first pass", pageEnv{}, "/topics/customer-service", 503, []string{"No scores computed yet"}, nil},
 		{"sources page", full, "/sources", 200, []string{
 			`<th scope="row" data-label="Source">feed</th>`, "2026-11-23 11:00 UTC", "2026-11-23 11:15 UTC", "4 / 12", "1 / 0",
+			`<th scope="col" class="num">Near-duplicates</th>`, `<td data-label="Near-duplicates" class="num near-dup">3</td>`,
+			`<td data-label="Near-duplicates" class="num near-dup">0</td>`,
 			"http_4xx", "HTTP 401 &lt;b&gt;unauthorized&lt;/b&gt;", "not scheduled", "never", `aria-current="page">Sources`,
 		}, nil},
 	} {

@@ -99,6 +99,7 @@ type topicJSON struct {
 	Momentum         float64            `json:"momentum_ratio"`
 	Sentiment        float64            `json:"sentiment"`
 	ShareOfVoice     map[string]float64 `json:"share_of_voice"`
+	BrandSentiment   map[string]float64 `json:"brand_sentiment"`
 	Leader           string             `json:"leader,omitempty"`
 	MentionsTotal    map[string]int64   `json:"mentions_total"`
 	UnconfiguredOrgs int64              `json:"unconfigured_organisations"`
@@ -114,6 +115,7 @@ type evidenceJSON struct {
 	Title      string              `json:"title,omitempty"`
 	Format     affinity.Format     `json:"format"`
 	Engagement affinity.Engagement `json:"engagement"`
+	Copies     int64               `json:"copies"` // near-duplicates collapsed into this post
 }
 
 type snapshotJSON struct {
@@ -129,6 +131,7 @@ func toJSON(s *affinity.Snapshot, t affinity.TopicScore) topicJSON {
 		Segments: t.Segments, QueryHash: t.QueryHash, Score: t.Score, Mentions: t.Mentions, Authors: t.Authors,
 		Engagement: t.Engagement, FormatsPresent: t.FormatsPresent, BaselineMentions: t.BaselineMentions,
 		Momentum: t.Momentum, Sentiment: t.Sentiment, ShareOfVoice: t.ShareOfVoice, Leader: t.Leader,
+		BrandSentiment: t.BrandSentiment,
 		FormatMentions: map[string]int64{}, MentionsTotal: map[string]int64{},
 		UnconfiguredOrgs: t.UnconfiguredOrganisations,
 	}
@@ -183,7 +186,7 @@ func (a *api) topic(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, p := range posts {
 			j.Evidence = append(j.Evidence, evidenceJSON{Source: p.Source, URL: p.URL, Author: p.Author,
-				Published: p.Time(), Title: p.Title, Format: p.Format, Engagement: p.Engagement})
+				Published: p.Time(), Title: p.Title, Format: p.Format, Engagement: p.Engagement, Copies: p.Copies})
 		}
 	}
 	writeJSON(w, j)

@@ -33,14 +33,22 @@ func testSnapshot() *affinity.Snapshot {
 				Mentions: 10, Authors: 8, Engagement: 12.5, Momentum: 2, Sentiment: 0.4, Score: 0.61,
 				FormatMentions: map[affinity.Format]int64{affinity.FormatNetwork: 7, affinity.FormatAudience: 3},
 				FormatsPresent: 2, ShareOfVoice: map[string]float64{"Acme": 0.25, "Globex": 0.75}, Leader: "Globex",
+				BrandSentiment: map[string]float64{"Acme": -0.5, "Globex": 0.25},
 			},
 			{
 				Topic: "quiet", Relationship: "support", RelationshipType: "personal-assistance", Priority: "low",
 				Segments: []string{"retail", "smb"}, QueryHash: "ba9876543210",
 				FormatMentions: map[affinity.Format]int64{}, ShareOfVoice: map[string]float64{"Acme": 0, "Globex": 0},
+				BrandSentiment: map[string]float64{"Acme": 0, "Globex": 0},
 			},
 		},
 		MentionTotals: map[string]map[affinity.Format]int64{"customer-service": {affinity.FormatNetwork: 40, affinity.FormatAudience: 3}},
+		// The store keeps totals of a brand and a topic removed from the config;
+		// they must not be exported.
+		BrandMentionTotals: map[string]map[string]int64{
+			"customer-service": {"Acme": 12, "Globex": 30, "Initech": 7},
+			"retired-topic":    {"Acme": 5},
+		},
 	}
 }
 
@@ -90,6 +98,68 @@ func gatherText(t *testing.T, reg *prometheus.Registry) string {
 		}
 	}
 	return b.String()
+}
+
+// The per-brand series follow the config, not the store: a brand or topic the
+// store still counts but the config dropped is not exported, and a configured
+// pair the store never saw is a counter at 0.
+func TestSnapshotCollectorBrandSeries(t *testing.T) {
+	c := NewSnapshotCollector(func() *affinity.Snapshot { return testSnapshot() }, "7d", "1m")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ topic, brand, kind string }
+	got := map[string]map[key]float64{}
+	types := map[string]string{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "affinity_topic_brand_") {
+			continue
+		}
+		types[mf.GetName()] = mf.GetType().String()
+		got[mf.GetName()] = map[key]float64{}
+		for _, m := range mf.GetMetric() {
+			var k key
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "topic":
+					k.topic = l.GetValue()
+				case "brand":
+					k.brand = l.GetValue()
+				case "brand_kind":
+					k.kind = l.GetValue()
+				default:
+					t.Errorf("%s: unexpected label %s", mf.GetName(), l.GetName())
+				}
+			}
+			got[mf.GetName()][k] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]map[key]float64{
+		"affinity_topic_brand_mentions_total": {
+			{"customer-service", "Acme", "own"}: 12, {"customer-service", "Globex", "direct"}: 30,
+			{"quiet", "Acme", "own"}: 0, {"quiet", "Globex", "direct"}: 0,
+		},
+		"affinity_topic_brand_sentiment": {
+			{"customer-service", "Acme", ""}: -0.5, {"customer-service", "Globex", ""}: 0.25,
+			{"quiet", "Acme", ""}: 0, {"quiet", "Globex", ""}: 0,
+		},
+	}
+	for name, series := range want {
+		if len(got[name]) != len(series) {
+			t.Errorf("%s: %d series %v, want %d %v", name, len(got[name]), got[name], len(series), series)
+		}
+		for k, v := range series {
+			if g, ok := got[name][k]; !ok || g != v {
+				t.Errorf("%s%+v = %v (present %v), want %v", name, k, g, ok, v)
+			}
+		}
+	}
+	if types["affinity_topic_brand_mentions_total"] != "COUNTER" || types["affinity_topic_brand_sentiment"] != "GAUGE" {
+		t.Errorf("types = %v, want the total a COUNTER and the sentiment a GAUGE", types)
+	}
 }
 
 func TestSnapshotCollectorEmptyBeforeFirstPass(t *testing.T) {
@@ -168,7 +238,7 @@ func TestAPI(t *testing.T) {
 		{"GET", "/-/healthy", 200, []string{"Healthy"}},
 		{"GET", "/-/ready", 503, []string{"store down"}},
 		{"POST", "/-/reload", 501, nil},
-		{"GET", "/api/v1/topics", 200, []string{`"topic": "customer-service"`, `"Globex": 0.75`, `"network": 7`}},
+		{"GET", "/api/v1/topics", 200, []string{`"topic": "customer-service"`, `"Globex": 0.75`, `"network": 7`, `"brand_sentiment"`}},
 		{"GET", "/api/v1/topics/customer-service", 200, []string{`"evidence"`, `"url": "https://example.org/1"`, `"mentions_total"`}},
 		{"GET", "/api/v1/topics/nope", 404, []string{"no such topic"}},
 		{"GET", "/api/v1/sources", 200, []string{`"name": "feed"`}},

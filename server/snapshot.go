@@ -18,6 +18,7 @@ type SnapshotCollector struct {
 
 	info, score, mentions, authors, engagement, momentum, sentiment *prometheus.Desc
 	formatMentions, shareOfVoice, mentionsTotal, organisations      *prometheus.Desc
+	brandSentiment, brandMentionsTotal                              *prometheus.Desc
 }
 
 // NewSnapshotCollector builds the descriptors once; window and cadence go
@@ -41,6 +42,10 @@ func NewSnapshotCollector(snapshot SnapshotFunc, window, cadence string) *Snapsh
 		formatMentions: d("format_mentions", "Posts matching the topic per usage format"+over, "topic", "format"),
 		shareOfVoice: d("share_of_voice_ratio", "Share of brand mentions in posts matching the topic, per configured brand"+over,
 			"topic", "brand", "brand_kind"),
+		brandSentiment: d("brand_sentiment", "Net sentiment (positive - negative) / all of posts matching the topic that mention the brand, in [-1, 1]"+over,
+			"topic", "brand"),
+		brandMentionsTotal: d("brand_mentions_total", "Posts matching the topic that mention the brand, stored since the database was created (durable across restarts); share of voice over any range is increase() of one brand over all.",
+			"topic", "brand", "brand_kind"),
 		organisations: d("unconfigured_organisations", "Organisations co-mentioned with the topic that are not configured brands"+over+" Names: /api/v1/topics/{topic}.", "topic"),
 		mentionsTotal: d("mentions_total", "Mentions of the topic stored since the database was created, per usage format (durable across restarts).",
 			"topic", "format"),
@@ -50,7 +55,8 @@ func NewSnapshotCollector(snapshot SnapshotFunc, window, cadence string) *Snapsh
 // Describe sends the descriptors.
 func (c *SnapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.score, c.mentions, c.authors, c.engagement, c.momentum,
-		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal, c.organisations} {
+		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal, c.organisations,
+		c.brandSentiment, c.brandMentionsTotal} {
 		ch <- d
 	}
 }
@@ -84,6 +90,9 @@ func (c *SnapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, b := range s.Brands {
 			gauge(c.shareOfVoice, t.ShareOfVoice[b.Name], t.Topic, b.Name, kinds[b.Name])
+			gauge(c.brandSentiment, t.BrandSentiment[b.Name], t.Topic, b.Name)
+			ch <- prometheus.MustNewConstMetric(c.brandMentionsTotal, prometheus.CounterValue,
+				float64(s.BrandMentionTotals[t.Topic][b.Name]), t.Topic, b.Name, kinds[b.Name])
 		}
 	}
 }

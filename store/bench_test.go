@@ -88,3 +88,55 @@ func BenchmarkTopicWindows(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCommitNearDupCommonKey commits 500-post batches with near-duplicate
+// detection on into stores already holding 0, 20,000 and 60,000 posts, all
+// within one horizon and all sharing two keys (boilerplate, as make-corpus's
+// templated posts do). The lookup reads at most nearDupNearest posts per key
+// each way, so posts/s must stay flat as the store grows; unbounded, it fell
+// with every post stored.
+func BenchmarkCommitNearDupCommonKey(b *testing.B) {
+	const size = 500
+	rule := affinity.NearDupRule{MinBands: 4, Horizon: 7 * 24 * time.Hour}
+	batch := func(n int) affinity.Batch {
+		bt := benchBatch(n, size)
+		bt.NearDup = rule
+		for i := range bt.Posts {
+			k := uint64(n*size + i)
+			keys := make([]uint64, nearDupBands)
+			for j := range keys {
+				keys[j] = k<<8 | uint64(j) // unique to the post
+			}
+			keys[0], keys[1] = 0xB011E4<<8, 0xB011E4<<8|1
+			bt.Posts[i].Analysis.NearDup = keys
+			// All within 5 days, so every stored post is inside the horizon.
+			bt.Posts[i].Post.Published = t0.Add(-time.Duration(k%50_000) * 8 * time.Second)
+		}
+		return bt
+	}
+	for _, stored := range []int{0, 20_000, 60_000} {
+		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
+			s := openBench(b)
+			ctx := context.Background()
+			n := 0
+			for ; n < stored/size; n++ {
+				if _, err := s.Commit(ctx, batch(n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			posts := 0
+			for b.Loop() {
+				b.StopTimer()
+				bt := batch(n)
+				n++
+				b.StartTimer()
+				res, err := s.Commit(ctx, bt)
+				if err != nil || res.New != size || res.NearDuplicates != 0 {
+					b.Fatalf("commit: %+v, %v", res, err)
+				}
+				posts += size
+			}
+			b.ReportMetric(float64(posts)/b.Elapsed().Seconds(), "posts/s")
+		})
+	}
+}

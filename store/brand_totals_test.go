@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -91,51 +90,51 @@ func TestBrandMentionTotalsSurvivePrune(t *testing.T) {
 // topic_brand_totals) and checks the migration counts the stored mentions ⋈
 // brand_mentions, and that Commit adds on top afterwards.
 func TestMigration0003Backfill(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	ms, err := loadMigrations(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v2 []migration
-	for _, m := range ms {
-		if m.version <= 2 {
-			v2 = append(v2, m)
+	forEachDriver(t, func(t *testing.T, d driver) {
+		ctx := context.Background()
+		dsn := d.newDSN(t)
+		ms, err := d.migrations()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	db := rawDB(t, path)
-	if err := migrate(ctx, db, v2, discard()); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`INSERT INTO posts (id, source, external_id, ts) VALUES (1, 'feed', '1', 100), (2, 'feed', '2', 200), (3, 'feed', '3', 300)`,
-		`INSERT INTO mentions (post_id, topic, ts) VALUES (1, 't1', 100), (1, 't2', 100), (2, 't1', 200)`,
-		// Post 3 mentions a brand but matches no topic: it counts nowhere.
-		`INSERT INTO brand_mentions (post_id, brand, ts) VALUES (1, 'acme', 100), (1, 'rival', 100), (2, 'acme', 200), (3, 'acme', 300)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+		var v2 []migration
+		for _, m := range ms {
+			if m.version <= 2 {
+				v2 = append(v2, m)
+			}
 		}
-	}
-	db.Close()
+		db := d.raw(t, dsn)
+		if err := d.migrate(ctx, db, v2, discard()); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			// Ids come from the database (1, 2, 3 on a new one), so its
+			// sequence stays ahead of them for the commit below.
+			`INSERT INTO posts (source, external_id, ts) VALUES ('feed', '1', 100), ('feed', '2', 200), ('feed', '3', 300)`,
+			`INSERT INTO mentions (post_id, topic, ts) VALUES (1, 't1', 100), (1, 't2', 100), (2, 't1', 200)`,
+			// Post 3 mentions a brand but matches no topic: it counts nowhere.
+			`INSERT INTO brand_mentions (post_id, brand, ts) VALUES (1, 'acme', 100), (1, 'rival', 100), (2, 'acme', 200), (3, 'acme', 300)`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
 
-	s, err := OpenSQLite(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	want := map[string]map[string]int64{
-		"t1": {"acme": 2, "rival": 1},
-		"t2": {"acme": 1, "rival": 1},
-	}
-	if got := brandTotals(t, s); !reflect.DeepEqual(got, want) {
-		t.Errorf("backfilled brand totals = %v, want %v", got, want)
-	}
-	commit(t, s, affinity.Batch{Source: "feed", Posts: []affinity.AnalyzedPost{
-		withBrands(analyzed(post("feed", "4", "", time.Unix(400, 0)), "t2"), "rival"),
-	}})
-	want["t2"]["rival"] = 2
-	if got := brandTotals(t, s); !reflect.DeepEqual(got, want) {
-		t.Errorf("brand totals after a commit = %v, want %v", got, want)
-	}
+		s := d.mustOpen(t, dsn)
+		want := map[string]map[string]int64{
+			"t1": {"acme": 2, "rival": 1},
+			"t2": {"acme": 1, "rival": 1},
+		}
+		if got := brandTotals(t, s); !reflect.DeepEqual(got, want) {
+			t.Errorf("backfilled brand totals = %v, want %v", got, want)
+		}
+		commit(t, s, affinity.Batch{Source: "feed", Posts: []affinity.AnalyzedPost{
+			withBrands(analyzed(post("feed", "4", "", time.Unix(400, 0)), "t2"), "rival"),
+		}})
+		want["t2"]["rival"] = 2
+		if got := brandTotals(t, s); !reflect.DeepEqual(got, want) {
+			t.Errorf("brand totals after a commit = %v, want %v", got, want)
+		}
+	})
 }

@@ -70,7 +70,15 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // transaction together with its schema_migrations row, so a crash leaves the
 // database at a whole version; the version is re-read inside each transaction
 // so two processes opening the same file at once do not apply a step twice.
-func migrate(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logger) error {
+// migrationDB is what migrate needs: a *sql.DB, or the one *sql.Conn that
+// holds PostgreSQL's migration lock.
+type migrationDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func migrate(ctx context.Context, db migrationDB, ms []migration, logger *slog.Logger) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
@@ -106,7 +114,7 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logge
 
 // applyMigration runs m unless another process got there first; it reports
 // whether it ran.
-func applyMigration(ctx context.Context, db *sql.DB, m migration) (bool, error) {
+func applyMigration(ctx context.Context, db migrationDB, m migration) (bool, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("migration %d: begin: %w", m.version, err)

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -65,7 +67,10 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 
 	// The writer opens first: it creates the file and switches it to WAL
 	// (persistent in the file) before any reader connects.
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// temp_store(MEMORY): a multi-row INSERT keeps a statement journal (to
+	// undo just itself on an error); in a temporary file every page it
+	// touches cost a write syscall, 40 % of a commit.
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
@@ -162,7 +167,7 @@ func (s *SQLite) FilterNew(ctx context.Context, posts []affinity.Post) ([]affini
 		for i, u := range chunk {
 			args[i] = u
 		}
-		err := s.queryStrings(ctx, `SELECT canonical_url FROM posts WHERE canonical_url IN (`+placeholders(len(chunk))+`)`,
+		err := s.queryStrings(ctx, storedURLsSQL+placeholders(len(chunk))+`)`,
 			args, func(u string) { storedURLs[u] = true })
 		if err != nil {
 			return nil, 0, fmt.Errorf("store: filter new: canonical urls: %w", err)
@@ -206,21 +211,23 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
+// storedURLsSQL, completed by placeholders and ")", finds which canonical
+// URLs are stored. Its test that canonical_url is not empty lets SQLite use
+// the partial unique index; without it every batch scans the whole posts table.
+const storedURLsSQL = `SELECT canonical_url FROM posts WHERE canonical_url <> '' AND canonical_url IN (`
+
 const (
 	insertPostSQL = `INSERT INTO posts (source, external_id, url, canonical_url, author, published, collected, ts,
-	lang, title, text, likes, reposts, replies, score, format)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	lang, title, text, likes, reposts, replies, score, format, copy_of)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id`
-	insertMentionSQL = `INSERT INTO mentions (post_id, topic, format, author, ts, engagement, sentiment)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	insertBrandSQL = `INSERT INTO brand_mentions (post_id, brand, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
-	insertTermSQL  = `INSERT INTO post_terms (post_id, term, display, ts) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	insertOrgSQL   = `INSERT INTO post_orgs (post_id, org, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
-	addTotalSQL    = `INSERT INTO topic_totals (topic, format, mentions) VALUES (?, ?, ?)
-ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
-	addBrandTotalSQL = `INSERT INTO topic_brand_totals (topic, brand, mentions) VALUES (?, ?, ?)
-ON CONFLICT (topic, brand) DO UPDATE SET mentions = topic_brand_totals.mentions + excluded.mentions`
+	addCopySQL = `UPDATE posts SET copies = copies + 1 WHERE id = ?`
+
+	// Upserts of the durable totals, after their VALUES lists (bulkInsert).
+	addTotalTail = ` ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
+	addBrandTail = ` ON CONFLICT (topic, brand) DO UPDATE SET mentions = topic_brand_totals.mentions + excluded.mentions`
+	doNothing    = ` ON CONFLICT DO NOTHING`
 	saveStateSQL = `INSERT INTO source_state (source, cursor, etag, last_modified, next_check) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, etag = excluded.etag,
 	last_modified = excluded.last_modified, next_check = excluded.next_check`
@@ -254,37 +261,40 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 			return err
 		}
 		defer insPost.Close()
-		insMention, err := tx.PrepareContext(ctx, insertMentionSQL)
+		// The rows of a post's mentions, brands, terms and organisations are
+		// written after the loop, in multi-row INSERTs: nothing in the loop
+		// reads them, and one statement per row was most of a commit's cost.
+		mentions := newBulkInsert(tx, "mentions",
+			[]string{"post_id", "topic", "format", "author", "ts", "engagement", "sentiment"}, doNothing)
+		defer mentions.close()
+		brands := newBulkInsert(tx, "brand_mentions", []string{"post_id", "brand", "ts"}, doNothing)
+		defer brands.close()
+		terms := newBulkInsert(tx, "post_terms", []string{"post_id", "term", "display", "ts"}, doNothing)
+		defer terms.close()
+		orgs := newBulkInsert(tx, "post_orgs", []string{"post_id", "org", "ts"}, doNothing)
+		defer orgs.close()
+		nd, err := prepareNearDups(ctx, tx, b.NearDup)
 		if err != nil {
 			return err
 		}
-		defer insMention.Close()
-		insBrand, err := tx.PrepareContext(ctx, insertBrandSQL)
-		if err != nil {
-			return err
-		}
-		defer insBrand.Close()
-		insTerm, err := tx.PrepareContext(ctx, insertTermSQL)
-		if err != nil {
-			return err
-		}
-		defer insTerm.Close()
-		insOrg, err := tx.PrepareContext(ctx, insertOrgSQL)
-		if err != nil {
-			return err
-		}
-		defer insOrg.Close()
+		defer nd.close()
 
 		for _, ap := range b.Posts {
 			p, a := ap.Post, ap.Analysis
 			ts := unixOrZero(p.Time())
+			// A near-duplicate is stored (so its id and URL dedup it later)
+			// as a copy: no mentions, terms or totals of its own.
+			original, err := nd.original(ctx, a.NearDup, ts)
+			if err != nil {
+				return fmt.Errorf("post %q: %w", p.ID, err)
+			}
 			var id int64
-			err := insPost.QueryRowContext(ctx,
+			err = insPost.QueryRowContext(ctx,
 				p.Source, p.ID, p.URL, CanonicalURL(p.URL), p.Author,
 				unixOrZero(p.Published), unixOrZero(p.Collected), ts,
-				p.Language, p.Title, p.Text,
+				storedLanguage(ap), p.Title, p.Text,
 				p.Engagement.Likes, p.Engagement.Reposts, p.Engagement.Replies, p.Engagement.Score,
-				string(p.Format)).Scan(&id)
+				string(p.Format), original).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				res.Duplicates++
 				continue
@@ -293,54 +303,77 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			res.New++
+			if original != 0 {
+				res.NearDuplicates++
+				if err := nd.addCopy(ctx, original); err != nil {
+					return fmt.Errorf("post %q: %w", p.ID, err)
+				}
+				continue
+			}
+			if err := nd.record(ctx, id, a.NearDup, ts); err != nil {
+				return fmt.Errorf("post %q: %w", p.ID, err)
+			}
+			// The post's id is new, so no rows of it exist yet: a topic or
+			// brand listed twice for one post is one mention, counted once.
 			var topics []string // the topics inserted for this post, each once
 			for _, topic := range a.Topics {
-				if topic == "" {
+				if topic == "" || slices.Contains(topics, topic) {
 					continue
 				}
-				r, err := insMention.ExecContext(ctx, id, topic, string(p.Format), p.Author, ts, a.Engagement, a.Sentiment)
-				if err != nil {
-					return fmt.Errorf("post %q: mention %q: %w", p.ID, topic, err)
+				if err := mentions.add(ctx, id, topic, string(p.Format), p.Author, ts, a.Engagement, a.Sentiment); err != nil {
+					return err
 				}
-				// A topic listed twice for one post is one mention.
-				if n, _ := r.RowsAffected(); n > 0 {
-					if res.Mentions[topic] == nil {
-						res.Mentions[topic] = map[affinity.Format]int{}
-					}
-					res.Mentions[topic][p.Format]++
-					topics = append(topics, topic)
+				if res.Mentions[topic] == nil {
+					res.Mentions[topic] = map[affinity.Format]int{}
 				}
+				res.Mentions[topic][p.Format]++
+				topics = append(topics, topic)
 			}
-			for _, brand := range a.Brands {
-				if brand == "" {
+			for i, brand := range a.Brands {
+				if brand == "" || slices.Contains(a.Brands[:i], brand) {
 					continue
 				}
-				r, err := insBrand.ExecContext(ctx, id, brand, ts)
-				if err != nil {
-					return fmt.Errorf("post %q: brand %q: %w", p.ID, brand, err)
+				if err := brands.add(ctx, id, brand, ts); err != nil {
+					return err
 				}
-				// A brand listed twice for one post is one mention.
-				if n, _ := r.RowsAffected(); n > 0 {
-					for _, topic := range topics {
-						brandTotals[topicBrand{topic, brand}]++
-					}
+				for _, topic := range topics {
+					brandTotals[topicBrand{topic, brand}]++
 				}
 			}
-			if err := insertTerms(ctx, insTerm, insOrg, id, ts, a); err != nil {
-				return fmt.Errorf("post %q: %w", p.ID, err)
+			if err := addTerms(ctx, terms, orgs, id, ts, a); err != nil {
+				return err
+			}
+		}
+		for _, bi := range []*bulkInsert{mentions, brands, terms, orgs} {
+			if err := bi.flush(ctx); err != nil {
+				return err
 			}
 		}
 
-		for topic, byFormat := range res.Mentions {
-			for format, n := range byFormat {
-				if _, err := tx.ExecContext(ctx, addTotalSQL, topic, string(format), n); err != nil {
-					return fmt.Errorf("topic total %q: %w", topic, err)
+		// Totals rows in a fixed order: PostgreSQL replicas committing at
+		// once then lock them in the same order instead of deadlocking.
+		totals := newBulkInsert(tx, "topic_totals", []string{"topic", "format", "mentions"}, addTotalTail)
+		defer totals.close()
+		for _, topic := range slices.Sorted(maps.Keys(res.Mentions)) {
+			byFormat := res.Mentions[topic]
+			for _, format := range slices.Sorted(maps.Keys(byFormat)) {
+				if err := totals.add(ctx, topic, string(format), byFormat[format]); err != nil {
+					return err
 				}
 			}
 		}
-		for k, n := range brandTotals {
-			if _, err := tx.ExecContext(ctx, addBrandTotalSQL, k.topic, k.brand, n); err != nil {
-				return fmt.Errorf("brand total %q/%q: %w", k.topic, k.brand, err)
+		brandTotalRows := newBulkInsert(tx, "topic_brand_totals", []string{"topic", "brand", "mentions"}, addBrandTail)
+		defer brandTotalRows.close()
+		for _, k := range slices.SortedFunc(maps.Keys(brandTotals), func(a, b topicBrand) int {
+			return cmp.Or(strings.Compare(a.topic, b.topic), strings.Compare(a.brand, b.brand))
+		}) {
+			if err := brandTotalRows.add(ctx, k.topic, k.brand, brandTotals[k]); err != nil {
+				return err
+			}
+		}
+		for _, bi := range []*bulkInsert{totals, brandTotalRows} {
+			if err := bi.flush(ctx); err != nil {
+				return err
 			}
 		}
 		if state != nil {
@@ -456,18 +489,31 @@ WHERE topic = ? AND ts >= ? AND ts < ? GROUP BY format`, []any{topic, from, to},
 		out[topic] = tw
 	}
 
-	// Maps inside the TopicWindow values are shared, so filling them in place is enough.
-	if err := scanRows(ctx, tx, `SELECT m.topic, b.brand, COUNT(*)
+	// Maps inside the TopicWindow values are shared, so filling them in place
+	// is enough. The post's sentiment rides on its mentions row, so the brand's
+	// net sentiment within the topic costs two sums in the same pass.
+	for _, tw := range out {
+		tw.BrandPositive, tw.BrandNegative = map[string]int64{}, map[string]int64{}
+		out[tw.Topic] = tw
+	}
+	if err := scanRows(ctx, tx, `SELECT m.topic, b.brand, COUNT(*),
+	COALESCE(SUM(CASE WHEN m.sentiment > 0 THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN m.sentiment < 0 THEN 1 ELSE 0 END), 0)
 FROM brand_mentions b JOIN mentions m ON m.post_id = b.post_id
 WHERE b.ts >= ? AND b.ts < ?
 GROUP BY m.topic, b.brand`, []any{from, to}, func(rows *sql.Rows) error {
 		var topic, brand string
-		var n int64
-		if err := rows.Scan(&topic, &brand, &n); err != nil {
+		var n, pos, neg int64
+		if err := rows.Scan(&topic, &brand, &n, &pos, &neg); err != nil {
 			return err
 		}
 		if tw, ok := out[topic]; ok {
 			tw.Brands[brand] = n
+			if pos > 0 {
+				tw.BrandPositive[brand] = pos
+			}
+			if neg > 0 {
+				tw.BrandNegative[brand] = neg
+			}
 		}
 		return nil
 	}); err != nil {
@@ -548,7 +594,7 @@ func (s *SQLite) Evidence(ctx context.Context, topic string, limit int) ([]affin
 		return nil, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT p.source, p.external_id, p.url, p.author, p.published, p.collected,
-	p.lang, p.title, p.text, p.likes, p.reposts, p.replies, p.score, p.format
+	p.lang, p.title, p.text, p.likes, p.reposts, p.replies, p.score, p.format, p.copies
 FROM mentions m JOIN posts p ON p.id = m.post_id
 WHERE m.topic = ?
 ORDER BY m.ts DESC, m.post_id DESC
@@ -565,7 +611,7 @@ LIMIT ?`, topic, limit)
 		if err := rows.Scan(&p.Source, &p.ID, &p.URL, &p.Author, &published, &collected,
 			&p.Language, &p.Title, &p.Text,
 			&p.Engagement.Likes, &p.Engagement.Reposts, &p.Engagement.Replies, &p.Engagement.Score,
-			&format); err != nil {
+			&format, &p.Copies); err != nil {
 			return nil, fmt.Errorf("store: evidence %q: %w", topic, err)
 		}
 		p.Published, p.Collected, p.Format = timeOrZero(published), timeOrZero(collected), affinity.Format(format)
@@ -614,6 +660,7 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 				`DELETE FROM brand_mentions WHERE post_id IN (` + in + `)`,
 				`DELETE FROM post_terms WHERE post_id IN (` + in + `)`,
 				`DELETE FROM post_orgs WHERE post_id IN (` + in + `)`,
+				`DELETE FROM post_neardup_keys WHERE post_id IN (` + in + `)`,
 				`DELETE FROM mentions WHERE post_id IN (` + in + `)`,
 			} {
 				if _, err := tx.ExecContext(ctx, q, ids...); err != nil {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,12 +16,21 @@ import (
 )
 
 // driver opens one Store implementation; the behaviour tests run over every
-// entry of drivers, so PostgreSQL joins by adding one (skipped without a DSN).
+// entry of drivers: SQLite and PostgreSQL (suite_test.go).
 type driver struct {
 	name string
 	// newDSN returns the location of a fresh, empty database for t.
 	newDSN func(t testing.TB) string
 	open   func(ctx context.Context, dsn string) (Store, error)
+	// raw opens dsn without the store, to look at or tamper with the schema;
+	// its queries take ? placeholders on every driver.
+	raw func(t testing.TB, dsn string) *sql.DB
+	// migrations are the driver's embedded schema steps, and migrate applies
+	// steps to a raw database the way the store does.
+	migrations func() ([]migration, error)
+	migrate    func(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logger) error
+	// tableCount counts the tables named by its one argument.
+	tableCount string
 }
 
 var drivers = []driver{{
@@ -28,7 +39,13 @@ var drivers = []driver{{
 	open: func(ctx context.Context, dsn string) (Store, error) {
 		return OpenSQLite(ctx, dsn, nil)
 	},
-}}
+	raw:        func(t testing.TB, dsn string) *sql.DB { return rawDB(t, dsn) },
+	migrations: func() ([]migration, error) { return loadMigrations(sqliteMigrations, "migrations/sqlite") },
+	migrate: func(ctx context.Context, db *sql.DB, ms []migration, logger *slog.Logger) error {
+		return migrate(ctx, db, ms, logger)
+	},
+	tableCount: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+}, postgresDriver}
 
 // mustOpen opens dsn and closes the store when the test ends.
 func (d driver) mustOpen(t testing.TB, dsn string) Store {
@@ -369,23 +386,20 @@ func TestCommitCancelledStoresNothing(t *testing.T) {
 // TestCommitCancelledAtCommit cancels after every statement ran, just before
 // COMMIT: the worst moment for atomicity.
 func TestCommitCancelledAtCommit(t *testing.T) {
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "a.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	s.testHookBeforeCommit = cancel
-	_, err = s.Commit(ctx, affinity.Batch{Source: "feed",
-		State: &affinity.SourceState{Source: "feed", Cursor: "c"},
-		Posts: []affinity.AnalyzedPost{
-			{Post: post("feed", "1", "https://x.example/1", at(0)), Analysis: affinity.Analysis{Topics: []string{"t"}, Brands: []string{"acme"}}},
-		}})
-	if err == nil {
-		t.Fatal("commit whose context was cancelled before COMMIT succeeded")
-	}
-	s.testHookBeforeCommit = nil
-	assertEmpty(t, s)
+	forEachStore(t, func(t *testing.T, s Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		setCommitHook(t, s, cancel)
+		_, err := s.Commit(ctx, affinity.Batch{Source: "feed",
+			State: &affinity.SourceState{Source: "feed", Cursor: "c"},
+			Posts: []affinity.AnalyzedPost{
+				{Post: post("feed", "1", "https://x.example/1", at(0)), Analysis: affinity.Analysis{Topics: []string{"t"}, Brands: []string{"acme"}}},
+			}})
+		if err == nil {
+			t.Fatal("commit whose context was cancelled before COMMIT succeeded")
+		}
+		setCommitHook(t, s, nil)
+		assertEmpty(t, s)
+	})
 }
 
 // assertEmpty checks that no post, mention, total or state is visible.
@@ -438,21 +452,30 @@ func TestTopicWindows(t *testing.T) {
 			map[string]affinity.TopicWindow{
 				"t1": {Topic: "t1", Mentions: 4, Authors: 2, Engagement: 4.75, Positive: 2, Negative: 1,
 					Formats: map[affinity.Format]int64{N: 2, C: 1, A: 1},
-					Brands:  map[string]int64{"acme": 2, "rival": 2}},
+					Brands:  map[string]int64{"acme": 2, "rival": 2},
+					// acme: "from" (+), "mid1" (−); rival: "from" and "last" (+).
+					BrandPositive: map[string]int64{"acme": 1, "rival": 2},
+					BrandNegative: map[string]int64{"acme": 1}},
 				"t2": {Topic: "t2", Mentions: 3, Authors: 2, Engagement: 1.5, Positive: 1, Negative: 1,
 					Formats: map[affinity.Format]int64{N: 1, C: 1, "": 1},
-					Brands:  map[string]int64{"acme": 1, "rival": 2}},
+					Brands:  map[string]int64{"acme": 1, "rival": 2},
+					// rival: "from" (+), "mid3" (−); "odd" names no brand.
+					BrandPositive: map[string]int64{"acme": 1, "rival": 1},
+					BrandNegative: map[string]int64{"rival": 1}},
 				"t4": {Topic: "t4", Mentions: 1, Authors: 1, Engagement: 1,
-					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{}},
+					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{},
+					BrandPositive: map[string]int64{}, BrandNegative: map[string]int64{}},
 			},
 		},
 		{
 			"one second at To", at(24 * time.Hour), at(24*time.Hour + time.Second),
 			map[string]affinity.TopicWindow{
 				"t1": {Topic: "t1", Mentions: 1, Authors: 1, Engagement: 100, Positive: 1,
-					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{"acme": 1}},
+					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{"acme": 1},
+					BrandPositive: map[string]int64{"acme": 1}, BrandNegative: map[string]int64{}},
 				"t3": {Topic: "t3", Mentions: 1, Authors: 1, Engagement: 100, Positive: 1,
-					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{"acme": 1}},
+					Formats: map[affinity.Format]int64{N: 1}, Brands: map[string]int64{"acme": 1},
+					BrandPositive: map[string]int64{"acme": 1}, BrandNegative: map[string]int64{}},
 			},
 		},
 		{"empty window", at(5 * time.Hour), at(6 * time.Hour), map[string]affinity.TopicWindow{}},

@@ -23,8 +23,9 @@ const termSep = "|"
 // saves most of the per-term background lookups of a busy topic.
 const bigTopic = 50
 
-// insertTerms writes a post's terms and organisations with its id and time.
-func insertTerms(ctx context.Context, insTerm, insOrg *sql.Stmt, id, ts int64, a affinity.Analysis) error {
+// addTerms adds a post's terms and organisations, with its id and time, to
+// Commit's multi-row inserts.
+func addTerms(ctx context.Context, terms, orgs *bulkInsert, id, ts int64, a affinity.Analysis) error {
 	for _, t := range a.Terms {
 		key, display, ok := strings.Cut(t, termSep)
 		if !ok {
@@ -33,16 +34,16 @@ func insertTerms(ctx context.Context, insTerm, insOrg *sql.Stmt, id, ts int64, a
 		if key == "" {
 			continue
 		}
-		if _, err := insTerm.ExecContext(ctx, id, key, display, ts); err != nil {
-			return fmt.Errorf("term %q: %w", t, err)
+		if err := terms.add(ctx, id, key, display, ts); err != nil {
+			return err
 		}
 	}
 	for _, org := range a.Organisations {
 		if org == "" {
 			continue
 		}
-		if _, err := insOrg.ExecContext(ctx, id, org, ts); err != nil {
-			return fmt.Errorf("organisation %q: %w", org, err)
+		if err := orgs.add(ctx, id, org, ts); err != nil {
+			return err
 		}
 	}
 	return nil

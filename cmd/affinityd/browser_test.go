@@ -113,6 +113,22 @@ func attr(n *html.Node, key string) string {
 	return ""
 }
 
+// textOf is the text under the node d holds, whitespace collapsed.
+func (d dom) textOf() string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data + " ")
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(d.root)
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
 // text is what a person reads: the text of <main>, without styles, with
 // whitespace collapsed.
 func (d dom) text() string {
@@ -171,10 +187,14 @@ func TestBrowserPages(t *testing.T) {
 	ctx := context.Background()
 	gen := d.gen.Load()
 	now := d.now()
+	// The crafted post and a repost of it: the repost collapses into it as a near-duplicate copy.
 	posts := []affinity.Post{{Source: "demo-social", ID: "pwn", URL: "https://social.example/demo/pwn", Author: "mallory",
-		Published: now.Add(-time.Hour), Collected: now, Text: pwnPost, Format: affinity.FormatNetwork}}
-	if _, err := d.store.Commit(ctx, affinity.Batch{Source: "demo-social", Posts: gen.analyzer.AnalyzeBatch(posts)}); err != nil {
-		t.Fatal(err)
+		Published: now.Add(-time.Hour), Collected: now, Text: pwnPost, Format: affinity.FormatNetwork},
+		{Source: "demo-social", ID: "pwn-repost", URL: "https://social.example/demo/pwn-repost", Author: "mallory2",
+			Published: now.Add(-50 * time.Minute), Collected: now, Text: pwnPost, Format: affinity.FormatNetwork}}
+	if cr, err := d.store.Commit(ctx, affinity.Batch{Source: "demo-social", Posts: gen.analyzer.AnalyzeBatch(posts),
+		NearDup: gen.analyzer.NearDupRule()}); err != nil || cr.NearDuplicates != 1 {
+		t.Fatalf("commit: %+v, %v; want the repost stored as a near-duplicate", cr, err)
 	}
 	// Two weeks of daily scoring passes, as a running daemon would have
 	// recorded them: the sparklines have a curve to draw.
@@ -226,6 +246,17 @@ func TestBrowserPages(t *testing.T) {
 			if strings.Contains(txt, "formula differ") {
 				t.Errorf("the page's components do not add up to the daemon's score: %s", txt)
 			}
+			// Brand sentiment in numbers and words, the topic's terms, the repost collapsed into the crafted post.
+			for _, want := range []string{"What the topic matches", "customer service, support hotline", "every language", "+1 copy"} {
+				if !strings.Contains(txt, want) {
+					t.Errorf("the topic page does not show %q", want)
+				}
+			}
+			sentiments := page.all(func(n *html.Node) bool { return strings.Contains(attr(n, "class"), "brand-sentiment") })
+			if len(sentiments) != len(d.snapshot.Load().Brands) ||
+				!regexp.MustCompile(`[+-]\d\.\d\d (positive|negative|neutral)`).MatchString(dom{sentiments[0]}.textOf()) {
+				t.Errorf("%d brand sentiments, want one per brand, the first a signed number with its reading", len(sentiments))
+			}
 			bars := page.all(func(n *html.Node) bool { return strings.Contains(attr(n, "class"), "sov-bar") })
 			widths := 0
 			for _, b := range bars {
@@ -262,9 +293,14 @@ func TestBrowserPages(t *testing.T) {
 				}
 			}
 		}},
+		{"languages", "/topics/open-banking", func(t *testing.T, page dom) {
+			if txt := page.text(); !strings.Contains(txt, "only posts in en") {
+				t.Errorf("the topic page does not show the languages it counts:\n%s", txt)
+			}
+		}},
 		{"sources", "/sources", func(t *testing.T, page dom) {
 			txt := page.text()
-			for _, want := range []string{"demo-social", "demo-news", "replay", "up", "Last success", "Next run"} {
+			for _, want := range []string{"demo-social", "demo-news", "replay", "up", "Last success", "Next run", "Near-duplicates"} {
 				if !strings.Contains(txt, want) {
 					t.Errorf("the sources page does not show %q:\n%s", want, txt)
 				}

@@ -87,13 +87,13 @@ func TestReplaySummary(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	re := regexp.MustCompile(`: 3 posts read, 2 new, 1 duplicates, 1 matched, 1 skipped, [0-9.]+ seconds, [0-9]+ posts/s`)
+	re := regexp.MustCompile(`: 3 posts read, 2 new, 1 duplicates, 0 near-duplicates, 1 matched, 1 skipped, [0-9.]+ seconds, [0-9]+ posts/s`)
 	if !re.MatchString(out) {
 		t.Errorf("summary = %q, want it to match %s", out, re)
 	}
 	// A second replay of the same file stores nothing new.
 	_, out, _ = runCLI(t, "--storage.path", db, "--log.level", "error", "replay", "--input", input)
-	if !strings.Contains(out, ": 3 posts read, 0 new, 3 duplicates, 0 matched") {
+	if !strings.Contains(out, ": 3 posts read, 0 new, 3 duplicates, 0 near-duplicates, 0 matched") {
 		t.Errorf("second replay summary = %q", out)
 	}
 }
@@ -118,6 +118,28 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
 	if code != 0 || !strings.Contains(out, "affinityd, version") {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestHelpDoesNotRunTheDaemon: --help, help CMD and --version print and exit
+// 0; they must not fall through to the default command and start a daemon
+// (which would create affinityd.db and fetch the demo sources).
+func TestHelpDoesNotRunTheDaemon(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "run"}, {"help", "replay"}, {"replay", "--help"}, {"--version"}} {
+		code, out, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d; stderr:\n%s", args, code, errOut)
+		}
+		if !strings.Contains(out+errOut, "affinityd") {
+			t.Errorf("%v printed no usage or version:\n%s%s", args, out, errOut)
+		}
+		if strings.Contains(errOut, "msg=") {
+			t.Errorf("%v logged as a running daemon would:\n%s", args, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("help created files: %v", entries)
 	}
 }
 
@@ -171,7 +193,8 @@ func TestBinaryServesDemoAndStopsCleanly(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddr is a free port on 127.0.0.1 for a daemon to listen on.
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

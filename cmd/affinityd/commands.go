@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -16,6 +22,7 @@ import (
 	"github.com/affinityd/affinityd/collector"
 	"github.com/affinityd/affinityd/config"
 	"github.com/affinityd/affinityd/server"
+	"github.com/affinityd/affinityd/store"
 )
 
 // runCheck is `affinityd check`: validate, summarize, print the series budget.
@@ -37,18 +44,25 @@ func runCheck(g globalFlags, stdout, stderr io.Writer) int {
 	perTopic, perSource := seriesPerTopic(brands), seriesPerSource
 	fmt.Fprintf(stdout, "  series budget: %d topics × %d + %d sources × %d = %d series\n",
 		topics, perTopic, sources, perSource, topics*perTopic+sources*perSource)
+	if err := checkStore(g, cfg, stdout); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
 	return 0
 }
 
 // seriesPerTopic counts the topic series of the metric reference: info, score,
 // mentions, authors, engagement, momentum, sentiment, unconfigured
 // organisations, then per format
-// format_mentions and mentions_total, then share of voice per brand.
-func seriesPerTopic(brands int) int { return 8 + 2*len(affinity.Formats) + brands }
+// format_mentions and mentions_total, then per brand share of voice,
+// brand sentiment and brand_mentions_total.
+func seriesPerTopic(brands int) int { return 8 + 2*len(affinity.Formats) + 3*brands }
 
-// seriesPerSource: six single series, one failure counter per reason and the
-// duration histogram's buckets, +Inf, _sum and _count.
-var seriesPerSource = 6 + len(server.FailureReasons) + 8 + 3
+// seriesPerSource: eight single series (scanned, new, near-duplicate, items
+// skipped, rate limit remaining, up, fetches, last success), one failure counter per reason, one
+// skipped-runs counter per skip reason and the duration histogram's buckets,
+// +Inf, _sum and _count.
+var seriesPerSource = 8 + len(server.FailureReasons) + len(server.SkipReasons) + 8 + 3
 
 // openOneShot prepares a daemon for a command that runs the pipeline once
 // (scan, replay): store open, configuration built, nothing scheduled.
@@ -195,11 +209,17 @@ func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stde
 		fmt.Fprintf(stderr, "affinityd: replay: %v\n", err)
 		return 1
 	}
+	from, err := replayStart(ctx, d.store, sc.Name, o.input)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: replay: %v\n", err)
+		return 1
+	}
+	if from.Cursor != "" {
+		fmt.Fprintf(stdout, "replay %s: resuming after line %s\n", o.input, from.Cursor)
+	}
 	start := time.Now()
 	bar := replayProgress(o.input, stdout)
-	// From the first record every time: the store's dedup makes a repeated or
-	// interrupted replay count each post once.
-	st, err := d.pipeline.drain(ctx, src, gen.analyzer, affinity.SourceState{Source: sc.Name}, time.Hour,
+	st, err := d.pipeline.drain(ctx, src, gen.analyzer, from, time.Hour,
 		func(done batchStats, next affinity.SourceState) { bar.Update(consumed(done, next)) })
 	bar.Finish()
 	secs := time.Since(start).Seconds()
@@ -213,10 +233,62 @@ func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stde
 	if secs > 0 {
 		rate = float64(st.Scanned) / secs
 	}
-	fmt.Fprintf(stdout, "replay %s: %d posts read, %d new, %d duplicates, %d matched, %d skipped, %.2f seconds, %.0f posts/s\n",
-		o.input, st.Scanned, st.New, st.Duplicates, st.Matched, st.Skipped, secs, rate)
+	fmt.Fprintf(stdout, "replay %s: %d posts read, %d new, %d duplicates, %d near-duplicates, %d matched, %d skipped, %.2f seconds, %.0f posts/s\n",
+		o.input, st.Scanned, st.New, st.Duplicates, st.NearDuplicates, st.Matched, st.Skipped, secs, rate)
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// replayStart is where a replay of input begins: after the last committed
+// line when an interrupted replay of the same JSONL file left its cursor
+// (saved in each batch's transaction) short of the file's end, else at the
+// first line, so replaying a finished file checks it all again. The file is
+// told apart by its path and first bytes, kept in the state's ETag, which
+// replay files have no other use for; the store's dedup still guards a
+// wrong guess. Feed files are parsed whole anyway and always start over.
+func replayStart(ctx context.Context, st store.Store, source, input string) (affinity.SourceState, error) {
+	from := affinity.SourceState{Source: source, ETag: replayMark(input)}
+	saved, ok, err := st.SourceState(ctx, source)
+	if err != nil {
+		return from, err
+	}
+	if !ok || from.ETag == "" || saved.ETag != from.ETag || !strings.EqualFold(filepath.Ext(input), ".jsonl") {
+		return from, nil
+	}
+	done, err := strconv.ParseInt(saved.Cursor, 10, 64)
+	if err != nil || done <= 0 {
+		return from, nil
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return from, nil // the replay itself reports it
+	}
+	defer f.Close()
+	if lines, err := countLines(f); err == nil && done < lines {
+		from.Cursor = saved.Cursor
+	}
+	return from, nil
+}
+
+// replayMark identifies a replay file: "replay:" + absolute path + a hash of
+// its first 4 KiB; "" when it cannot be read (the replay reports why).
+func replayMark(input string) string {
+	abs, err := filepath.Abs(input)
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	sum := sha256.Sum256(head[:n])
+	return "replay:" + abs + ":" + hex.EncodeToString(sum[:8])
 }

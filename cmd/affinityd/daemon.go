@@ -52,6 +52,17 @@ type daemon struct {
 
 	scoringJob atomic.Pointer[gocron.Job]
 
+	// replicas coordinates the replicas sharing a PostgreSQL database
+	// (replicas.go); nil on SQLite, where this process is the only one.
+	replicas       *store.Replicas
+	replicaID      string
+	leading        atomic.Bool            // holds the scoring lease
+	held           heldSources            // source leases this replica believes it holds
+	leaseFailing   atomic.Bool            // the last lease query failed (logged once)
+	configMismatch atomic.Bool            // the leader's snapshot has other topics (logged once)
+	configsSeen    atomic.Pointer[string] // other replicas' differing config hashes last logged
+	scoringFailing atomic.Bool            // the last scoring pass failed (logged once)
+
 	reloadMu  sync.Mutex // one reload at a time
 	mu        sync.Mutex // guards scheduler
 	scheduler gocron.Scheduler
@@ -71,6 +82,7 @@ func newDaemon(ctx context.Context, g globalFlags, l loaded, logger *slog.Logger
 	)
 	d := &daemon{flags: g, logger: logger, store: st, registry: reg, now: time.Now}
 	d.metrics = server.NewMetrics(reg)
+	d.metrics.SetScoringLeader(true) // the only replica, unless joinReplicas
 	d.history = server.NewHistory(0, 0)
 	d.pipeline = newPipeline(st, d.metrics, logger, func() time.Time { return d.now() }, l.cfg.Collector.MaxConcurrentFetches)
 	reg.MustRegister(server.NewSnapshotCollector(d.snapshot.Load, l.cfg.Scoring.Window.String(), l.cfg.Scoring.Interval.String()))
@@ -95,7 +107,7 @@ func (d *daemon) build(l loaded) (*generation, error) {
 func (d *daemon) activate(ctx context.Context, gen *generation) error {
 	d.gen.Store(gen)
 	d.metrics.SetSources(sourceInfos(gen.cfg))
-	return d.score(ctx)
+	return d.scoreShared(ctx)
 }
 
 // score runs one scoring pass and swaps the snapshot in.
@@ -115,7 +127,14 @@ func (d *daemon) score(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scoring: totals: %w", err)
 	}
+	brandTotals, err := d.store.BrandMentionTotals(ctx)
+	if err != nil {
+		return fmt.Errorf("scoring: brand totals: %w", err)
+	}
 	snap := analysis.Score(gen.cfg, now, cur, base, totals)
+	// The collector exports only configured topics × brands, so totals of
+	// removed ones stay in the store but leave /metrics.
+	snap.BrandMentionTotals = brandTotals
 	for i := range snap.Topics {
 		orgs, err := d.store.TopicOrganisations(ctx, snap.Topics[i].Topic, w, 0)
 		if err != nil {
@@ -166,7 +185,12 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 		// ±10 % jitter spreads sources that share an interval.
 		_, err := s.NewJob(gocron.DurationRandomJob(interval-interval/10, interval+interval/10),
 			gocron.NewTask(func() {
+				stopRenewing, ok := d.holdSource(ctx, src.Name(), interval)
+				if !ok {
+					return // skipped: another replica runs it, or see the reason counted in holdSource
+				}
 				st, _ := d.pipeline.runSource(ctx, src, gen.analyzer, interval) // logged and counted inside
+				stopRenewing()
 				// Asking the scheduler from inside its own job waits on its
 				// loop; ask from outside so the job ends now.
 				go func() {
@@ -186,9 +210,7 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 	}
 	scoring, err := s.NewJob(gocron.DurationJob(time.Duration(gen.cfg.Scoring.Interval)),
 		gocron.NewTask(func() {
-			if err := d.score(ctx); err != nil {
-				d.logger.Error("scoring failed", "err", err)
-			}
+			d.scoringOutcome(d.scoreShared(ctx))
 		}),
 		gocron.WithName("scoring"), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	if err != nil {
@@ -197,6 +219,9 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 	d.scoringJob.Store(&scoring)
 	_, err = s.NewJob(gocron.DurationJob(time.Hour),
 		gocron.NewTask(func() {
+			if !d.leadsHousekeeping() {
+				return // the scoring leader prunes for every replica
+			}
 			before := d.now().Add(-time.Duration(gen.cfg.Store.Retention))
 			if n, err := d.store.Prune(ctx, before); err != nil {
 				d.logger.Error("prune failed", "err", err)
@@ -284,6 +309,7 @@ func (d *daemon) close() error {
 			d.logger.Warn("scheduler shutdown", "err", err)
 		}
 	}
+	d.releaseLeases()
 	return d.store.Close()
 }
 
@@ -296,6 +322,9 @@ func (d *daemon) handler(reload func() error) http.Handler {
 		Ready: func(ctx context.Context) error {
 			if d.snapshot.Load() == nil {
 				return errors.New("no scores computed yet")
+			}
+			if err := d.pipeline.storeWriteErr(); err != nil {
+				return fmt.Errorf("store cannot write (disk full or read-only?): %w", err)
 			}
 			return d.store.Ping(ctx)
 		},
@@ -322,6 +351,11 @@ func runDaemon(g globalFlags, logger *slog.Logger, stderr io.Writer) int {
 	d, err := newDaemon(ctx, g, l, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		return 1
+	}
+	if err := d.joinReplicas(); err != nil {
+		fmt.Fprintf(stderr, "affinityd: %v\n", err)
+		_ = d.close()
 		return 1
 	}
 	gen, err := d.build(l)

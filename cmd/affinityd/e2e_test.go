@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,6 +70,29 @@ func feedServer(t *testing.T, body []byte) (*httptest.Server, *atomic.Int64) {
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &full
+}
+
+// writeConfig writes cfg as affinityd.yml into a new temp dir and returns
+// its path and the flags of a daemon storing a.db beside it.
+func writeConfig(t testing.TB, cfg string) (string, globalFlags) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "affinityd.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, globalFlags{configFile: cfgFile, storagePath: filepath.Join(dir, "a.db")}
+}
+
+// loadTestConfig is writeConfig followed by loadConfig.
+func loadTestConfig(t testing.TB, cfg string) (globalFlags, loaded) {
+	t.Helper()
+	_, g := writeConfig(t, cfg)
+	l, err := loadConfig(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, l
 }
 
 // startDaemon builds the daemon in-process exactly as `affinityd run` does,
@@ -181,6 +205,26 @@ func TestEndToEndFeedToMetrics(t *testing.T) {
 				t.Errorf("%s: affinity_topic_format_mentions{topic=%q,format=audience} = %v, want %v", when, topic, got, n)
 			}
 		}
+		// Of the two Proxmox posts, one names Alpine Linux (ours), the other
+		// Jellyfin (a competitor); no other topic's post names a brand. The
+		// counters must not double on a re-fetch after a restart.
+		for _, c := range []struct {
+			topic, brand, kind string
+			n                  float64
+		}{
+			{"proxmox", "Alpine Linux", "own", 1}, {"proxmox", "Jellyfin", "community", 1},
+			{"paper-notes", "Alpine Linux", "own", 0}, {"paper-notes", "Jellyfin", "community", 0},
+			{"selinux", "Alpine Linux", "own", 0}, {"selinux", "Jellyfin", "community", 0},
+		} {
+			labels := map[string]string{"topic": c.topic, "brand": c.brand, "brand_kind": c.kind}
+			if got := value(t, fams, "affinity_topic_brand_mentions_total", labels); got != c.n {
+				t.Errorf("%s: affinity_topic_brand_mentions_total%v = %v, want %v", when, labels, got, c.n)
+			}
+		}
+		if n := len(fams["affinity_topic_brand_mentions_total"].GetMetric()); n != 6 {
+			t.Errorf("%s: %d affinity_topic_brand_mentions_total series, want 3 topics × 2 brands", when, n)
+		}
+		checkBrandSentiment(t, fams, when)
 	}
 
 	d, h := startDaemon(t, cfgFile, dbFile)
@@ -192,6 +236,41 @@ func TestEndToEndFeedToMetrics(t *testing.T) {
 	cycle(t, d)
 	fams = scrape(t, h)
 	check(fams, "first fetch")
+	// `affinityd check` tells users this many topic series; it must be what /metrics has.
+	topicSeries := 0
+	for name, f := range fams {
+		if strings.HasPrefix(name, "affinity_topic_") {
+			topicSeries += len(f.GetMetric())
+		}
+	}
+	if want := 3 * seriesPerTopic(2); topicSeries != want {
+		t.Errorf("affinity_topic_* series = %d, want the series budget 3 topics × %d = %d", topicSeries, seriesPerTopic(2), want)
+	}
+	// The same for the one source: every series carrying source="blog"
+	// (histogram buckets, _sum and _count included).
+	sourceSeries := 0
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "source" && lp.GetValue() == "blog" {
+					sourceSeries++
+				}
+			}
+		}
+	}
+	if f := fams["affinity_source_fetch_duration_seconds"]; f != nil && len(f.GetMetric()) == 1 {
+		// The gathered histogram is one metric; the exposition has a series per
+		// finite bucket, +Inf, _sum and _count.
+		for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
+			if !math.IsInf(b.GetUpperBound(), 1) {
+				sourceSeries++
+			}
+		}
+		sourceSeries += 3 - 1 // +Inf, _sum, _count, less the metric counted above
+	}
+	if sourceSeries != seriesPerSource {
+		t.Errorf("series of source blog = %d, want the series budget per source %d", sourceSeries, seriesPerSource)
+	}
 	if got := value(t, fams, "affinity_source_posts_scanned_total", map[string]string{"source": "blog"}); got != 25 {
 		t.Errorf("posts_scanned_total = %v, want 25", got)
 	}
@@ -235,6 +314,31 @@ func TestEndToEndFeedToMetrics(t *testing.T) {
 	}
 	if score2 := value(t, fams, "affinity_topic_score", map[string]string{"topic": "paper-notes"}); score2 != score {
 		t.Errorf("after restart: score %v, want unchanged %v", score2, score)
+	}
+}
+
+// checkBrandSentiment checks affinity_topic_brand_sentiment against the
+// topic's own sentiment: each Proxmox post names exactly one brand, so each
+// brand's sentiment is its one post's sign, and the topic's is their mean;
+// brands absent from a topic read 0 whatever the topic's sentiment.
+func checkBrandSentiment(t *testing.T, fams map[string]*dto.MetricFamily, when string) {
+	t.Helper()
+	bs := func(topic, brand string) float64 {
+		return value(t, fams, "affinity_topic_brand_sentiment", map[string]string{"topic": topic, "brand": brand})
+	}
+	alpine, jellyfin := bs("proxmox", "Alpine Linux"), bs("proxmox", "Jellyfin")
+	for _, v := range []float64{alpine, jellyfin} {
+		if v != -1 && v != 0 && v != 1 {
+			t.Errorf("%s: brand sentiment of a brand with one post = %v, want -1, 0 or 1", when, v)
+		}
+	}
+	if got := value(t, fams, "affinity_topic_sentiment", map[string]string{"topic": "proxmox"}); got != (alpine+jellyfin)/2 {
+		t.Errorf("%s: proxmox sentiment %v, want the mean of its two brands' posts (%v + %v) / 2", when, got, alpine, jellyfin)
+	}
+	for _, brand := range []string{"Alpine Linux", "Jellyfin"} {
+		if got := bs("paper-notes", brand); got != 0 {
+			t.Errorf("%s: paper-notes brand sentiment of %s = %v, want 0 (no post names it)", when, brand, got)
+		}
 	}
 }
 

@@ -26,7 +26,8 @@ func addEvalCommand(app *kingpin.Application) (*kingpin.CmdClause, *evalOptions)
 	cmd := app.Command("eval", "Score sentiment and keyphrases on public ground-truth sets, beside the published figures.")
 	cmd.Flag("datasets", "Directory of the evaluation sets (sentiment/, keyphrase/); default ../shared/datasets from the working directory, the repository or the executable.").Default("").StringVar(&o.datasets)
 	cmd.Flag("sentiment", "A sentiment set (ID<TAB>mean rating<TAB>text) to score instead of the VADER sets; repeatable.").StringsVar(&o.sentiment)
-	cmd.Flag("only", "Run only this evaluator (sentiment, keyphrases); repeatable.").StringsVar(&o.only)
+	cmd.Flag("neardup", "Labelled near-duplicate pairs (JSON lines: a, b, duplicate) to score instead of analysis/testdata/neardup/pairs.jsonl.").Default("").StringVar(&o.neardup)
+	cmd.Flag("only", "Run only this evaluator (sentiment, keyphrases, neardup); repeatable.").StringsVar(&o.only)
 	cmd.Flag("format", "Output format.").Default("text").EnumVar(&o.format, "text", "json")
 	return cmd, o
 }
@@ -37,6 +38,10 @@ type evalOptions struct {
 	sentiment []string // sentiment sets (ID<TAB>mean<TAB>text); default the two VADER sets under datasets
 	only      []string // evaluator names to run; default all
 	format    string   // text or json
+	neardup   string   // labelled near-duplicate pairs; "" finds the committed set
+	// nearDupThreshold is analysis.near_duplicates.threshold of --config.file
+	// (or the demo's); 0 uses the default.
+	nearDupThreshold float64
 }
 
 // evaluator is one section of `affinityd eval`. Sections are independent:
@@ -52,6 +57,7 @@ var evaluators = []evaluator{
 	{"keyphrases", func(o evalOptions, w io.Writer) (any, error) {
 		return nil, evalKeyphrases(filepath.Join(o.datasets, "keyphrase"), w)
 	}},
+	{"neardup", evalNearDupSection},
 }
 
 // runEval prints every selected evaluator's figures beside the published ones.
@@ -105,11 +111,14 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// findDatasets returns the first existing of ../shared/datasets relative to
-// the working directory, to the repository root above it (go test runs in
-// cmd/affinityd) and to the executable's directory and the ones above it.
-func findDatasets() string {
-	const rel = "../shared/datasets"
+// findDatasets returns ../shared/datasets as found by findAbove.
+func findDatasets() string { return findAbove("../shared/datasets", isDir) }
+
+// findAbove returns the first rel that exists relative to the working
+// directory, to the directories above it (go test runs in cmd/affinityd), to
+// the executable's directory or above; else rel itself, which the caller's
+// error then names.
+func findAbove(rel string, exists func(string) bool) string {
 	var bases []string
 	if wd, err := os.Getwd(); err == nil {
 		bases = append(bases, ancestors(wd)...)
@@ -118,11 +127,11 @@ func findDatasets() string {
 		bases = append(bases, ancestors(filepath.Dir(exe))...)
 	}
 	for _, b := range bases {
-		if d := filepath.Join(b, rel); isDir(d) {
-			return d
+		if p := filepath.Join(b, rel); exists(p) {
+			return p
 		}
 	}
-	return rel // the error names the default path
+	return rel
 }
 
 func ancestors(dir string) []string {
@@ -164,11 +173,16 @@ type sentimentFigures struct {
 
 // sentimentResult is one set's line of the report.
 type sentimentResult struct {
-	Set        string            `json:"set"`
-	File       string            `json:"file"`
-	N          int               `json:"n"`
-	Classes    [3]int            `json:"gold_classes"` // negative, neutral, positive
-	Affinityd  sentimentFigures  `json:"affinityd"`
+	Set       string           `json:"set"`
+	File      string           `json:"file"`
+	N         int              `json:"n"`
+	Classes   [3]int           `json:"gold_classes"` // negative, neutral, positive
+	Affinityd sentimentFigures `json:"affinityd"`
+	// Dev and HeldOut split Affinityd by analysis.SentimentDevSplit: rules
+	// were chosen on the dev half, so the held-out half is the honest figure.
+	Dev        sentimentFigures  `json:"affinityd_dev"`
+	HeldOut    sentimentFigures  `json:"affinityd_held_out"`
+	DevN       int               `json:"dev_n"`
 	VADERRules sentimentFigures  `json:"vader_rules"` // our scorer with the plain VADER 3.3 rules: the "before"
 	Published  *sentimentFigures `json:"published_vader_2014,omitempty"`
 	TodayF1    float64           `json:"published_vader_3_3_f1,omitempty"`
@@ -203,7 +217,7 @@ func evalSentimentSection(o evalOptions, w io.Writer) (any, error) {
 // the Pearson correlation of the compound with the mean rating. Texts pass
 // through analysis.Normalize first, as every post does in Analyze.
 func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentResult, error) {
-	gold, texts, err := readSentimentSet(path)
+	ids, gold, texts, err := readSentimentSet(path)
 	if err != nil {
 		return sentimentResult{}, err
 	}
@@ -223,6 +237,25 @@ func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentRe
 		}
 		p, r, f := weightedPRF(goldClass, predClass, 3)
 		figs[k] = sentimentFigures{R: pearson(pred, gold), Precision: p, Recall: r, F1: f}
+		if k == 0 {
+			var half [2]struct {
+				gold, pred   []float64
+				gcls, pclass []int
+			}
+			for i, id := range ids {
+				h := &half[1]
+				if analysis.SentimentDevSplit(id) {
+					h = &half[0]
+				}
+				h.gold, h.pred = append(h.gold, gold[i]), append(h.pred, pred[i])
+				h.gcls, h.pclass = append(h.gcls, goldClass[i]), append(h.pclass, predClass[i])
+			}
+			for j, dst := range []*sentimentFigures{&res.Dev, &res.HeldOut} {
+				p, r, f := weightedPRF(half[j].gcls, half[j].pclass, 3)
+				*dst = sentimentFigures{R: pearson(half[j].pred, half[j].gold), Precision: p, Recall: r, F1: f}
+			}
+			res.DevN = len(half[0].gold)
+		}
 	}
 	if len(figs) > 0 {
 		res.Affinityd = figs[0]
@@ -238,10 +271,10 @@ func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentRe
 }
 
 // readSentimentSet reads ID<TAB>mean<TAB>text lines (CRLF or LF).
-func readSentimentSet(path string) (gold []float64, texts []string, err error) {
+func readSentimentSet(path string) (ids []string, gold []float64, texts []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -253,22 +286,23 @@ func readSentimentSet(path string) (gold []float64, texts []string, err error) {
 		}
 		parts := strings.SplitN(l, "\t", 3)
 		if len(parts) < 3 {
-			return nil, nil, fmt.Errorf("%s:%d: want ID<TAB>mean<TAB>text", path, line)
+			return nil, nil, nil, fmt.Errorf("%s:%d: want ID<TAB>mean<TAB>text", path, line)
 		}
 		g, err := strconv.ParseFloat(strings.TrimSpace(parts[1]), 64)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: mean rating: %w", path, line, err)
+			return nil, nil, nil, fmt.Errorf("%s:%d: mean rating: %w", path, line, err)
 		}
+		ids = append(ids, parts[0])
 		gold = append(gold, g)
 		texts = append(texts, parts[2])
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(gold) == 0 {
-		return nil, nil, fmt.Errorf("%s: no rated texts", path)
+		return nil, nil, nil, fmt.Errorf("%s: no rated texts", path)
 	}
-	return gold, texts, nil
+	return ids, gold, texts, nil
 }
 
 // sentimentClass is 0 negative, 1 neutral, 2 positive, with |x| <= cut neutral.
@@ -353,6 +387,10 @@ func writeSentimentTable(w io.Writer, results []sentimentResult) {
 	for _, res := range results {
 		fmt.Fprintf(tw, "%s\t%d (%d/%d/%d)\taffinityd\t%.3f\t%.3f\t%.3f\t%.3f\n", res.Set, res.N,
 			res.Classes[0], res.Classes[1], res.Classes[2], res.Affinityd.R, res.Affinityd.Precision, res.Affinityd.Recall, res.Affinityd.F1)
+		fmt.Fprintf(tw, "\t%d dev\taffinityd, dev half\t%.3f\t%.3f\t%.3f\t%.3f\n", res.DevN,
+			res.Dev.R, res.Dev.Precision, res.Dev.Recall, res.Dev.F1)
+		fmt.Fprintf(tw, "\t%d held out\taffinityd, held-out half\t%.3f\t%.3f\t%.3f\t%.3f\n", res.N-res.DevN,
+			res.HeldOut.R, res.HeldOut.Precision, res.HeldOut.Recall, res.HeldOut.F1)
 		fmt.Fprintf(tw, "\t\tVADER rules (our port)\t%.3f\t%.3f\t%.3f\t%.3f\n",
 			res.VADERRules.R, res.VADERRules.Precision, res.VADERRules.Recall, res.VADERRules.F1)
 		if p := res.Published; p != nil {

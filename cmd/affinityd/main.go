@@ -24,7 +24,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("affinityd", "Social media affinity of your customer relationships' topics, as Prometheus metrics.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	// --help and --version print and then "terminate": record it instead of
+	// exiting, so run stays testable and does not fall through to the daemon.
+	terminated, status := false, 0
+	app.Terminate(func(code int) { terminated, status = true, code })
 	app.HelpFlag.Short('h')
 	app.Version(version.Print("affinityd"))
 
@@ -48,9 +51,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reportCmd.Flag("format", "Output format.").Default("markdown").EnumVar(&rep.format, reportFormats...)
 	reportCmd.Flag("since", "Window to score, e.g. 7d or 36h; default scoring.window.").Default("").StringVar(&rep.since)
 	evalCmd, evalOpts := addEvalCommand(app)
+	queryCmd, queryOpts := addQueryCommand(app)
+	migrateCmd := app.Command("migrate", "Apply the store's pending schema migrations (start-up does too) and print the version.")
 	versionCmd := app.Command("version", "Print the version.")
 
 	cmd, err := app.Parse(args)
+	if terminated {
+		return status
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "affinityd: %v\n", err)
 		return 2
@@ -68,7 +76,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runReplay(g, logger, replayOptions{input: *replayInput, source: *replaySource, format: *replayFormat}, stdout, stderr)
 	case reportCmd.FullCommand():
 		return runReport(g, logger, rep, stdout, stderr)
+	case queryCmd.FullCommand():
+		return runQuery(g, logger, *queryOpts, stdout, stderr)
+	case migrateCmd.FullCommand():
+		return runMigrate(g, logger, stdout, stderr)
 	case evalCmd.FullCommand():
+		// The near-duplicate figures are printed at the configured threshold.
+		if l, err := loadConfig(g); err == nil {
+			evalOpts.nearDupThreshold = l.cfg.Analysis.NearDuplicates.Threshold
+		} else if g.configFile != "" {
+			fmt.Fprintf(stderr, "affinityd: eval: %v\n", err)
+			return 1
+		}
 		return runEval(*evalOpts, stdout, stderr)
 	default:
 		return runDaemon(g, logger, stderr)

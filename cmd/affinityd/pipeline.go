@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/affinityd/affinityd/affinity"
@@ -27,6 +28,27 @@ type pipeline struct {
 
 	mu       sync.Mutex
 	failures map[string]int // consecutive failures per source, for backoff
+
+	// writeErr is the last failed store write, nil again after one succeeds:
+	// a full or read-only disk makes the daemon unready, not silent.
+	writeErr atomic.Pointer[error]
+}
+
+// storeWriteErr returns why the store could not write lately, or nil.
+func (p *pipeline) storeWriteErr() error {
+	if e := p.writeErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// wrote records the outcome of a store write for readiness.
+func (p *pipeline) wrote(err error) {
+	if err == nil {
+		p.writeErr.Store(nil)
+		return
+	}
+	p.writeErr.Store(&err)
 }
 
 func newPipeline(st store.Store, m *server.Metrics, logger *slog.Logger, now func() time.Time, maxConcurrent int) *pipeline {
@@ -37,6 +59,7 @@ func newPipeline(st store.Store, m *server.Metrics, logger *slog.Logger, now fun
 // batchStats is what one run of a source did.
 type batchStats struct {
 	Scanned, New, Duplicates, Matched, Skipped int
+	NearDuplicates                             int // of New, stored as copies of another post
 }
 
 func (s *batchStats) add(o batchStats) {
@@ -45,6 +68,7 @@ func (s *batchStats) add(o batchStats) {
 	s.Duplicates += o.Duplicates
 	s.Matched += o.Matched
 	s.Skipped += o.Skipped
+	s.NearDuplicates += o.NearDuplicates
 }
 
 // maxBackoff caps the wait after repeated failures, so a source that comes
@@ -85,26 +109,76 @@ func (p *pipeline) drain(ctx context.Context, src collector.Source, an *analysis
 	case <-ctx.Done():
 		return total, ctx.Err()
 	}
+	// While a batch commits (one writer, one core), the next one is fetched
+	// and analyzed on the other: a long replay or a paged API takes the time
+	// of the slower stage, not of both. Only commits write, one after the
+	// other in order, so a cursor is never saved ahead of its posts.
+	f := p.fetch(ctx, src, an, state)
 	for {
-		stats, next, more, err := p.fetchBatch(ctx, src, an, state, interval, logger)
+		var ahead chan fetched
+		if f.fetchErr == nil && f.dedupErr == nil && f.res.More && !f.res.State.NextCheck.After(p.now()) {
+			ahead = make(chan fetched, 1)
+			go func(from affinity.SourceState) { ahead <- p.fetch(ctx, src, an, from) }(f.nextState(src.Name()))
+		}
+		stats, next, more, err := p.commitBatch(ctx, src.Name(), an, state, interval, logger, f)
 		total.add(stats)
 		if progress != nil && err == nil {
 			progress(total, next)
 		}
 		if err != nil || !more {
+			if ahead != nil {
+				<-ahead // a fetch never outlives drain; what it got comes again next time
+			}
 			return total, err
 		}
 		state = next
+		f = <-ahead
 	}
 }
 
-// fetchBatch is one fetch and one commit.
-func (p *pipeline) fetchBatch(ctx context.Context, src collector.Source, an *analysis.Analyzer, state affinity.SourceState,
-	interval time.Duration, logger *slog.Logger) (batchStats, affinity.SourceState, bool, error) {
+// fetched is a batch fetched, deduplicated against the store and analyzed,
+// not yet committed.
+type fetched struct {
+	start    time.Time
+	res      collector.Result
+	dups     int
+	analyzed []affinity.AnalyzedPost
+	fetchErr error // the source failed
+	dedupErr error // the store could not tell what is new
+}
+
+func (f fetched) nextState(source string) affinity.SourceState {
+	next := f.res.State
+	next.Source = source
+	return next
+}
+
+// fetch is the part of a batch that writes nothing, so it may run while the
+// previous batch commits.
+func (p *pipeline) fetch(ctx context.Context, src collector.Source, an *analysis.Analyzer, state affinity.SourceState) fetched {
+	f := fetched{start: p.now()}
+	f.res, f.fetchErr = src.Fetch(ctx, state)
+	if f.fetchErr != nil {
+		return f
+	}
+	var fresh []affinity.Post
+	fresh, f.dups, f.dedupErr = p.store.FilterNew(ctx, f.res.Posts)
+	if f.dedupErr != nil {
+		return f
+	}
+	aStart := time.Now()
+	f.analyzed = an.AnalyzeBatch(fresh)
+	if len(fresh) > 0 {
+		p.metrics.ObserveAnalysis(time.Since(aStart))
+	}
+	return f
+}
+
+// commitBatch commits a fetched batch (or records its failure) from state.
+func (p *pipeline) commitBatch(ctx context.Context, name string, an *analysis.Analyzer, state affinity.SourceState,
+	interval time.Duration, logger *slog.Logger, f fetched) (batchStats, affinity.SourceState, bool, error) {
 	var stats batchStats
-	name := src.Name()
-	start := p.now()
-	res, err := src.Fetch(ctx, state)
+	start, res, err := f.start, f.res, f.fetchErr
 	if err != nil {
 		if ctx.Err() != nil {
 			return stats, state, false, ctx.Err() // shutting down: not the source's fault
@@ -112,8 +186,12 @@ func (p *pipeline) fetchBatch(ctx context.Context, src collector.Source, an *ana
 		reason := collector.ReasonOf(err)
 		state.NextCheck = p.backoff(name, interval, err)
 		// Keep the backoff across restarts; the posts are untouched.
-		if _, cerr := p.store.Commit(ctx, affinity.Batch{Source: name, State: &state}); cerr != nil {
+		_, cerr := p.store.Commit(ctx, affinity.Batch{Source: name, State: &state})
+		if cerr != nil {
 			logger.Error("save source state failed", "err", cerr)
+		}
+		if ctx.Err() == nil {
+			p.wrote(cerr)
 		}
 		p.metrics.ObserveFetch(server.Fetch{Source: name, Start: start, Duration: p.now().Sub(start), Err: err, Reason: reason, RateLimitRemaining: -1})
 		logger.Warn("fetch failed", "reason", reason, "next_check", state.NextCheck, "duration_seconds", p.now().Sub(start).Seconds(), "err", err)
@@ -122,24 +200,18 @@ func (p *pipeline) fetchBatch(ctx context.Context, src collector.Source, an *ana
 	p.resetBackoff(name)
 	stats.Scanned = len(res.Posts)
 	stats.Skipped = res.Skipped
-	fresh, dups, err := p.store.FilterNew(ctx, res.Posts)
-	if err != nil {
+	if err := f.dedupErr; err != nil {
 		logger.Error("deduplication failed", "err", err)
 		return stats, state, false, err
 	}
-	aStart := time.Now()
-	analyzed := an.AnalyzeBatch(fresh)
-	if len(fresh) > 0 {
-		p.metrics.ObserveAnalysis(time.Since(aStart))
-	}
+	dups, analyzed := f.dups, f.analyzed
 	for _, a := range analyzed {
 		if len(a.Analysis.Topics) > 0 {
 			stats.Matched++
 		}
 	}
-	next := res.State
-	next.Source = name
-	cr, err := p.store.Commit(ctx, affinity.Batch{Source: name, Posts: analyzed, State: &next})
+	next := f.nextState(name)
+	cr, err := p.store.Commit(ctx, affinity.Batch{Source: name, Posts: analyzed, State: &next, NearDup: an.NearDupRule()})
 	if err != nil {
 		if ctx.Err() != nil {
 			return stats, state, false, ctx.Err()
@@ -148,15 +220,18 @@ func (p *pipeline) fetchBatch(ctx context.Context, src collector.Source, an *ana
 		// same posts come again next time; count it as a read failure of this fetch.
 		p.metrics.ObserveFetch(server.Fetch{Source: name, Start: start, Duration: p.now().Sub(start), Err: err, Reason: "read", RateLimitRemaining: -1})
 		logger.Error("commit failed", "err", err)
+		p.wrote(err)
 		return stats, state, false, err
 	}
+	p.wrote(nil)
 	stats.New = cr.New
 	stats.Duplicates = dups + cr.Duplicates
+	stats.NearDuplicates = cr.NearDuplicates
 	d := p.now().Sub(start)
 	p.metrics.ObserveFetch(server.Fetch{Source: name, Start: start, Duration: d, Scanned: stats.Scanned, New: cr.New,
-		RateLimitRemaining: res.RateLimitRemaining})
+		NearDuplicates: cr.NearDuplicates, Skipped: res.Skipped, RateLimitRemaining: res.RateLimitRemaining})
 	logger.Info("fetch", "status", statusWord(res), "posts_scanned", stats.Scanned, "posts_new", cr.New,
-		"posts_matched", stats.Matched, "duration_seconds", d.Seconds())
+		"posts_near_duplicate", cr.NearDuplicates, "posts_matched", stats.Matched, "duration_seconds", d.Seconds())
 	// A source that set a next check (rate limit nearly spent) is not paged
 	// further now, whatever it says about having more.
 	more := res.More && !next.NextCheck.After(p.now())

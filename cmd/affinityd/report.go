@@ -45,6 +45,7 @@ type workReport struct {
 	WindowLength        string               `json:"window_length"`
 	OccupiedThreshold   float64              `json:"occupied_threshold"`
 	OccupiedMinMentions int64                `json:"occupied_min_mentions"`
+	OwnBrand            string               `json:"own_brand"`
 	Relationships       []reportRelationship `json:"relationships"`
 }
 
@@ -76,6 +77,11 @@ type reportTopic struct {
 	Occupied         bool     `json:"occupied"`
 	OccupiedBy       string   `json:"occupied_by"`
 	EmergingTerms    []string `json:"emerging_terms"`
+	// Net sentiment, (positive - negative) / posts of the topic that mention
+	// the brand, in [-1, 1]; nil (null, an empty cell, "–") when no post of
+	// the topic mentions it, which is not the same as neutral.
+	LeadingSentiment *float64 `json:"leading_brand_sentiment"`
+	OwnSentiment     *float64 `json:"own_brand_sentiment"`
 }
 
 // runReport is `affinityd report`: score the stored posts over the window and
@@ -129,9 +135,14 @@ func scoringInfo(cfg *config.Config) server.ScoringInfo {
 		OccupiedThreshold:    s.OccupiedThreshold,
 		OccupiedMinMentions:  occupiedMinMentions,
 		RelationshipPriority: map[string]string{},
+		Topics:               map[string]server.TopicDefinition{},
 	}
 	for _, r := range cfg.Relationships {
 		info.RelationshipPriority[r.Name] = r.Priority
+		for _, t := range r.Topics {
+			info.Topics[t.Name] = server.TopicDefinition{Query: t.Query, Terms: t.Terms, Synonyms: t.Synonyms,
+				Exclude: t.Exclude, Languages: t.Languages}
+		}
 	}
 	return info
 }
@@ -173,6 +184,9 @@ func buildReport(ctx context.Context, d *daemon, cfg *config.Config, window time
 	kinds := map[string]affinity.BrandKind{}
 	for _, b := range snap.Brands {
 		kinds[b.Name] = b.Kind
+		if b.Kind == affinity.BrandOwn && rep.OwnBrand == "" {
+			rep.OwnBrand = b.Name
+		}
 	}
 	for _, r := range cfg.Relationships {
 		rel := reportRelationship{Name: r.Name, Type: r.Type, Priority: r.Priority, Segments: r.Segments, Topics: []reportTopic{}}
@@ -193,6 +207,10 @@ func buildReport(ctx context.Context, d *daemon, cfg *config.Config, window time
 			}
 			if ts.Leader != "" {
 				rt.LeadingBrand, rt.LeadingBrandKind, rt.LeadingShare = ts.Leader, string(kinds[ts.Leader]), ts.ShareOfVoice[ts.Leader]
+				rt.LeadingSentiment = brandSentiment(ts, ts.Leader)
+			}
+			if rep.OwnBrand != "" {
+				rt.OwnSentiment = brandSentiment(ts, rep.OwnBrand)
 			}
 			rt.OccupiedBy = occupyingCompetitor(snap, ts, cfg.Scoring.OccupiedThreshold)
 			rt.Occupied = rt.OccupiedBy != ""
@@ -210,6 +228,16 @@ func buildReport(ctx context.Context, d *daemon, cfg *config.Config, window time
 		rep.Relationships = append(rep.Relationships, rel)
 	}
 	return rep, nil
+}
+
+// brandSentiment is a brand's net sentiment in a topic, nil when no post of
+// the topic mentions the brand (its share of voice is 0).
+func brandSentiment(t affinity.TopicScore, brand string) *float64 {
+	v, ok := t.BrandSentiment[brand]
+	if !ok || t.ShareOfVoice[brand] <= 0 {
+		return nil
+	}
+	return &v
 }
 
 // occupyingCompetitor is the competitor with the highest share of voice at or
@@ -259,11 +287,17 @@ func writeMarkdown(w io.Writer, r *workReport) error {
 		r.Window.To.UTC().Format("2006-01-02 15:04 UTC"), r.WindowLength, r.Generated.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Affinity is absolute, in [0, 1]. A topic is occupied when a competitor holds at least %s of the brand mentions "+
 		"while the topic has at least %d mentions in the window.\n", percent(r.OccupiedThreshold), r.OccupiedMinMentions)
+	b.WriteString("Sentiment is net: (positive − negative) / the topic's posts that mention the brand, in [−1, 1]; " +
+		"– where no post of the topic mentions the brand.")
+	if r.OwnBrand != "" {
+		fmt.Fprintf(&b, " Ours is %s.", mdText(r.OwnBrand))
+	}
+	b.WriteString("\n")
 	for _, rel := range r.Relationships {
 		fmt.Fprintf(&b, "\n## %s\n\n", mdText(rel.Name))
 		fmt.Fprintf(&b, "Type: %s · priority: %s · customer segments: %s\n\n", mdText(rel.Type), mdText(rel.Priority), orDash(mdText(strings.Join(rel.Segments, ", "))))
-		b.WriteString("| Topic | Priority | Affinity | Mentions | Formats present | Leading brand | Share of voice | Occupied | Emerging terms |\n")
-		b.WriteString("|---|---|--:|--:|---|---|--:|---|---|\n")
+		b.WriteString("| Topic | Priority | Affinity | Mentions | Formats present | Leading brand | Share of voice | Leader's sentiment | Our sentiment | Occupied | Emerging terms |\n")
+		b.WriteString("|---|---|--:|--:|---|---|--:|--:|--:|---|---|\n")
 		for _, t := range rel.Topics {
 			lead, share := "–", "–"
 			if t.LeadingBrand != "" {
@@ -277,8 +311,9 @@ func writeMarkdown(w io.Writer, r *workReport) error {
 			for i, e := range t.EmergingTerms {
 				terms[i] = mdText(e)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.2f | %d | %s | %s | %s | %s | %s |\n", mdText(t.Topic), mdText(t.Priority), t.Affinity, t.Mentions,
-				orDash(strings.Join(t.FormatsPresent, ", ")), lead, share, occ, strings.Join(terms, ", "))
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %d | %s | %s | %s | %s | %s | %s | %s |\n", mdText(t.Topic), mdText(t.Priority), t.Affinity, t.Mentions,
+				orDash(strings.Join(t.FormatsPresent, ", ")), lead, share, sentimentText(t.LeadingSentiment), sentimentText(t.OwnSentiment),
+				occ, strings.Join(terms, ", "))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -291,14 +326,16 @@ func writeCSV(w io.Writer, r *workReport) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"relationship", "relationship_type", "relationship_priority", "customer_segments",
 		"topic", "topic_priority", "affinity", "mentions", "formats_present",
-		"leading_brand", "leading_brand_kind", "leading_share_of_voice", "occupied", "occupied_by", "emerging_terms",
+		"leading_brand", "leading_brand_kind", "leading_share_of_voice", "leading_brand_sentiment", "own_brand", "own_brand_sentiment",
+		"occupied", "occupied_by", "emerging_terms",
 		"window_from", "window_to"})
 	for _, rel := range r.Relationships {
 		for _, t := range rel.Topics {
 			_ = cw.Write([]string{csvText(rel.Name), rel.Type, rel.Priority, csvText(strings.Join(rel.Segments, ";")),
 				t.Topic, t.Priority, strconv.FormatFloat(t.Affinity, 'f', 4, 64), strconv.FormatInt(t.Mentions, 10),
 				strings.Join(t.FormatsPresent, ";"), csvText(t.LeadingBrand), t.LeadingBrandKind,
-				strconv.FormatFloat(t.LeadingShare, 'f', 4, 64), strconv.FormatBool(t.Occupied), csvText(t.OccupiedBy),
+				strconv.FormatFloat(t.LeadingShare, 'f', 4, 64), csvSentiment(t.LeadingSentiment), csvText(r.OwnBrand), csvSentiment(t.OwnSentiment),
+				strconv.FormatBool(t.Occupied), csvText(t.OccupiedBy),
 				csvText(strings.Join(t.EmergingTerms, ";")),
 				r.Window.From.UTC().Format(time.RFC3339), r.Window.To.UTC().Format(time.RFC3339)})
 		}
@@ -340,6 +377,33 @@ func windowLength(d time.Duration) string {
 		return strconv.FormatInt(int64(d/day), 10) + "d"
 	}
 	return model.Duration(d).String()
+}
+
+// sentimentText is a net sentiment for a person: signed, with its reading in
+// words (±0.05 is the neutral band, as on the topic page).
+func sentimentText(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	s := strconv.FormatFloat(*v, 'f', 2, 64)
+	if *v > 0 {
+		s = "+" + s
+	}
+	switch {
+	case *v >= 0.05:
+		return s + " positive"
+	case *v <= -0.05:
+		return s + " negative"
+	}
+	return s + " neutral"
+}
+
+// csvSentiment leaves the cell empty when no post mentions the brand.
+func csvSentiment(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'f', 4, 64)
 }
 
 func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + " %" }

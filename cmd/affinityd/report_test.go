@@ -75,6 +75,52 @@ func TestReportGolden(t *testing.T) {
 	}
 }
 
+// TestReportBrandSentiment checks the report's sentiments are the scored
+// brand sentiments of the leader and of our brand, and that a brand no post
+// of the topic mentions reads as "not mentioned", not as neutral.
+func TestReportBrandSentiment(t *testing.T) {
+	d := demoDaemon(t)
+	cfg := d.gen.Load().cfg
+	rep, err := buildReport(context.Background(), d, cfg, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := scoreWindow(context.Background(), d, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OwnBrand != cfg.Brand.Name {
+		t.Fatalf("own brand %q, want %q", rep.OwnBrand, cfg.Brand.Name)
+	}
+	check := func(topic, brand string, got *float64) {
+		t.Helper()
+		ts, _ := snap.Topic(topic)
+		if ts.ShareOfVoice[brand] == 0 {
+			if got != nil {
+				t.Errorf("%s: %s is not mentioned, sentiment %v, want none", topic, brand, *got)
+			}
+			return
+		}
+		if got == nil || *got != ts.BrandSentiment[brand] {
+			t.Errorf("%s: sentiment of %s = %v, want %v", topic, brand, got, ts.BrandSentiment[brand])
+		}
+	}
+	distinct := false
+	for _, r := range rep.Relationships {
+		for _, tp := range r.Topics {
+			check(tp.Topic, tp.LeadingBrand, tp.LeadingSentiment)
+			check(tp.Topic, rep.OwnBrand, tp.OwnSentiment)
+			if tp.LeadingSentiment != nil && tp.OwnSentiment != nil && *tp.LeadingSentiment != *tp.OwnSentiment {
+				distinct = true
+			}
+		}
+	}
+	// The demo has a topic a competitor leads (open-banking): there the two differ.
+	if !distinct {
+		t.Error("no topic where the leader's and our sentiment differ: the report may show one brand's twice")
+	}
+}
+
 // TestReportWindow checks --since: a shorter window sees fewer mentions,
 // and the report says which window it covers.
 func TestReportWindow(t *testing.T) {
@@ -109,13 +155,14 @@ func TestReportWindow(t *testing.T) {
 // TestReportEscapes feeds the renderers names and terms an attacker could
 // choose (terms come from posts) and checks each format keeps them inert.
 func TestReportEscapes(t *testing.T) {
+	negative := -0.25
 	rep := &workReport{
 		Window:            reportWindow{From: time.Unix(0, 0), To: time.Unix(86400, 0)},
 		WindowLength:      "1d",
-		OccupiedThreshold: 0.5, OccupiedMinMentions: 5,
+		OccupiedThreshold: 0.5, OccupiedMinMentions: 5, OwnBrand: "Acme <b>Bank</b>",
 		Relationships: []reportRelationship{{Name: "support | team", Type: "personal-assistance", Priority: "high", Segments: []string{"retail"},
 			Topics: []reportTopic{{Topic: "t", Priority: "low", Mentions: 9, LeadingBrand: "Globex", LeadingBrandKind: "direct", LeadingShare: 0.6,
-				Occupied: true, OccupiedBy: "Globex", FormatsPresent: []string{"network"},
+				Occupied: true, OccupiedBy: "Globex", FormatsPresent: []string{"network"}, LeadingSentiment: &negative,
 				EmergingTerms: []string{"=HYPERLINK(\"http://evil\")", "<img src=x onerror=alert(1)>", "a|b\nc"}}}}},
 	}
 	for _, c := range []struct {
@@ -123,10 +170,14 @@ func TestReportEscapes(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{"markdown", []string{`\<img src=x onerror=alert(1)\>`, `a\|b c`, `support \| team`, "**yes**, by Globex", "| 60 % |"},
-			[]string{" <img", "a|b"}},
-		{"csv", []string{`"'=HYPERLINK(""http://evil"");<img src=x onerror=alert(1)>;a|b c"`, "support | team"}, nil},
-		{"json", []string{`"emerging_terms": [`, `"\u003cimg src=x onerror=alert(1)\u003e"`, `"occupied": true`}, []string{"<img"}},
+		{"markdown", []string{`\<img src=x onerror=alert(1)\>`, `a\|b c`, `support \| team`, "**yes**, by Globex",
+			// our brand is not mentioned: "–", not a neutral 0
+			"| 60 % | -0.25 negative | – | **yes**", `Ours is Acme \<b\>Bank\</b\>.`},
+			[]string{" <img", "a|b", "<b>"}},
+		{"csv", []string{`"'=HYPERLINK(""http://evil"");<img src=x onerror=alert(1)>;a|b c"`, "support | team",
+			",0.6000,-0.2500,Acme <b>Bank</b>,,true,Globex,"}, nil},
+		{"json", []string{`"emerging_terms": [`, `"\u003cimg src=x onerror=alert(1)\u003e"`, `"occupied": true`,
+			`"leading_brand_sentiment": -0.25`, `"own_brand_sentiment": null`, `"own_brand": "Acme \u003cb\u003eBank\u003c/b\u003e"`}, []string{"<img", "<b>"}},
 	} {
 		t.Run(c.format, func(t *testing.T) {
 			var out bytes.Buffer

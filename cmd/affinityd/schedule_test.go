@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -69,34 +68,10 @@ sources:
   - {name: slow, kind: feed, url: URL/slow, interval: 30m, format: audience}
 scoring: {window: 365d, baseline: 28d, interval: 1m}
 `)
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "affinityd.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	clock := clockwork.NewFakeClockAt(time.Date(2024, 3, 11, 0, 0, 0, 0, time.UTC))
-	g := globalFlags{configFile: cfgFile, storagePath: filepath.Join(dir, "a.db")}
-	l, err := loadConfig(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := newDaemon(context.Background(), g, l, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, l := loadTestConfig(t, cfg)
+	d, _ := startOnClock(t, g, l, clock)
 	defer d.close()
-	d.now = clock.Now
-	d.clock = gocron.WithClock(clock)
-	gen, err := d.build(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.activate(context.Background(), gen); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.schedule(context.Background(), gen); err != nil {
-		t.Fatal(err)
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -174,3 +149,27 @@ func waitFetches(ctx context.Context, t *testing.T, d *daemon, want map[string]i
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// startOnClock starts a daemon whose scheduler and notion of now run on
+// clock: built, activated and scheduled, as runDaemon does.
+func startOnClock(t *testing.T, g globalFlags, l loaded, clock *clockwork.FakeClock) (*daemon, *generation) {
+	t.Helper()
+	d, err := newDaemon(context.Background(), g, l, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.now = clock.Now
+	d.clock = gocron.WithClock(clock)
+	gen, err := d.build(l)
+	if err == nil {
+		err = d.activate(context.Background(), gen)
+	}
+	if err == nil {
+		err = d.schedule(context.Background(), gen)
+	}
+	if err != nil {
+		d.close()
+		t.Fatal(err)
+	}
+	return d, gen
+}

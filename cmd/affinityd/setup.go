@@ -48,17 +48,38 @@ func loadConfig(g globalFlags) (loaded, error) {
 
 var _ fs.FS // config.Demo returns an fs.FS
 
-// storagePath is the database file: the flag wins over the configuration.
+// storagePath names the store: the SQLite file (the flag wins over the
+// configuration) or, for PostgreSQL, where its DSN is read from (never the
+// DSN, which carries a password).
 func storagePath(g globalFlags, cfg *config.Config) string {
+	if cfg.Store.Driver == "postgres" {
+		return "postgres (dsn from " + cfg.Store.DSN.String() + ")"
+	}
 	if g.storagePath != "" {
 		return g.storagePath
 	}
 	return cfg.Store.Path
 }
 
+// openStore opens the configured store and applies pending migrations.
 func openStore(ctx context.Context, g globalFlags, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+	logger = logger.With("component", "store")
+	if cfg.Store.Driver == "postgres" {
+		if g.storagePath != "" {
+			return nil, fmt.Errorf("open store: --storage.path is for driver sqlite; the configuration uses postgres")
+		}
+		dsn, err := cfg.Store.DSN.Value()
+		if err != nil {
+			return nil, fmt.Errorf("open store postgres: dsn: %w", err)
+		}
+		s, err := store.OpenPostgres(ctx, dsn, logger)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	}
 	path := storagePath(g, cfg)
-	s, err := store.OpenSQLite(ctx, path, logger.With("component", "store"))
+	s, err := store.OpenSQLite(ctx, path, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
@@ -99,8 +120,9 @@ func queriesFor(cfg *config.Config, sc config.Source) []collector.Query {
 	var qs []collector.Query
 	if sc.Queries != "brands" {
 		for _, t := range cfg.Topics() {
-			terms := append(append([]string{}, t.Terms...), t.Synonyms...)
-			qs = append(qs, collector.Query{Key: "topic:" + t.Name, Terms: terms})
+			// A boolean topic asks for the terms that can make it match;
+			// analysis applies the rest of its query.
+			qs = append(qs, collector.Query{Key: "topic:" + t.Name, Terms: t.MatchTerms()})
 		}
 	}
 	if sc.Queries != "topics" {
