@@ -70,7 +70,10 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 	// temp_store(MEMORY): a multi-row INSERT keeps a statement journal (to
 	// undo just itself on an error); in a temporary file every page it
 	// touches cost a write syscall, 40 % of a commit.
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	// journal_size_limit: after a checkpoint the WAL file is truncated to
+	// 64 MiB instead of keeping its high-water mark (a large backfill would
+	// otherwise leave a WAL as big as its biggest burst for good).
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
