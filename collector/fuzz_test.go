@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -106,6 +107,20 @@ func seedJSONOddities(f *testing.F) {
 	}
 }
 
+// fuzzSource fuzzes a source's whole Fetch: every input is srv's answer to a
+// source that build makes with a client on srv, the clock at now and the
+// fuzz queries.
+func fuzzSource(f *testing.F, srv *fuzzServer, now time.Time, build func(Options) (Source, error)) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		srv.serve(body)
+		src, err := build(Options{Client: fuzzClient(srv), Now: func() time.Time { return now }, Queries: fuzzQueries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetchFuzzed(t, src, affinity.SourceState{})
+	})
+}
+
 // fetchFuzzed runs src.Fetch against whatever the server now answers and
 // checks the posts it maps.
 func fetchFuzzed(t *testing.T, src Source, state affinity.SourceState) {
@@ -164,15 +179,9 @@ func FuzzMastodonResponse(f *testing.F) {
 	seedFiles(f, mastodonFixture)
 	seedJSONOddities(f)
 	srv := newFuzzServer(f, nil)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		srv.serve(body)
-		src, err := newMastodon(config.Source{Name: "masto", Kind: "mastodon", Instances: []string{srv.URL},
-			Tags: []string{"apple"}, Format: "network", Lookback: model.Duration(1e6 * time.Hour)},
-			Options{Client: fuzzClient(srv), Now: func() time.Time { return fuzzNow }, Queries: fuzzQueries})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fetchFuzzed(t, src, affinity.SourceState{})
+	fuzzSource(f, srv, fuzzNow, func(o Options) (Source, error) {
+		return newMastodon(config.Source{Name: "masto", Kind: "mastodon", Instances: []string{srv.URL},
+			Tags: []string{"apple"}, Format: "network", Lookback: model.Duration(1e6 * time.Hour)}, o)
 	})
 }
 
@@ -180,15 +189,9 @@ func FuzzLemmyResponse(f *testing.F) {
 	seedFiles(f, "testdata/lemmy/*.json")
 	seedJSONOddities(f)
 	srv := newFuzzServer(f, nil)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		srv.serve(body)
-		src, err := newLemmy(config.Source{Name: "lemmy", Kind: "lemmy", Instances: []string{srv.URL},
-			Format: "community", Lookback: model.Duration(1e6 * time.Hour)},
-			Options{Client: fuzzClient(srv), Now: func() time.Time { return fuzzNow }, Queries: fuzzQueries})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fetchFuzzed(t, src, affinity.SourceState{})
+	fuzzSource(f, srv, fuzzNow, func(o Options) (Source, error) {
+		return newLemmy(config.Source{Name: "lemmy", Kind: "lemmy", Instances: []string{srv.URL},
+			Format: "community", Lookback: model.Duration(1e6 * time.Hour)}, o)
 	})
 }
 
@@ -196,15 +199,9 @@ func FuzzHackerNewsResponse(f *testing.F) {
 	seedFiles(f, "../../shared/fixtures/posts/hn/algolia/*search*.json")
 	seedJSONOddities(f)
 	srv := newFuzzServer(f, nil)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		srv.serve(body)
-		src, err := newHackerNews(config.Source{Name: "hn", Kind: "hackernews", URL: srv.URL,
-			Lookback: model.Duration(365 * 24 * time.Hour)},
-			Options{Client: fuzzClient(srv), Now: func() time.Time { return hnNow }, Queries: fuzzQueries})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fetchFuzzed(t, src, affinity.SourceState{})
+	fuzzSource(f, srv, hnNow, func(o Options) (Source, error) {
+		return newHackerNews(config.Source{Name: "hn", Kind: "hackernews", URL: srv.URL,
+			Lookback: model.Duration(365 * 24 * time.Hour)}, o)
 	})
 }
 
@@ -215,19 +212,17 @@ func FuzzRedditResponse(f *testing.F) {
 		"/api/v1/access_token": `{"access_token":"tok","token_type":"bearer","expires_in":3600}`,
 	})
 	f.Setenv("AFFINITYD_FUZZ_REDDIT_SECRET", "secret")
-	f.Fuzz(func(t *testing.T, body []byte) {
-		srv.serve(body)
+	fuzzSource(f, srv, fuzzNow, func(o Options) (Source, error) {
 		s, err := newReddit(config.Source{Name: "rd", Kind: "reddit", URL: srv.URL, Subreddits: []string{"apple"},
 			ClientID: "id", ClientSecret: config.Secret{Env: "AFFINITYD_FUZZ_REDDIT_SECRET"},
-			Lookback: model.Duration(10 * 365 * 24 * time.Hour)},
-			Options{Client: fuzzClient(srv), Now: func() time.Time { return fuzzNow }, Queries: fuzzQueries})
+			Lookback: model.Duration(10 * 365 * 24 * time.Hour)}, o)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		rs := s.(*redditSource)
 		rs.tokenURL = srv.URL + "/api/v1/access_token"
 		rs.anonAPI = srv.URL
-		fetchFuzzed(t, rs, affinity.SourceState{})
+		return rs, nil
 	})
 }
 
@@ -273,19 +268,14 @@ func FuzzBlueskyResponse(f *testing.F) {
 		"/xrpc/com.atproto.server.refreshSession": session,
 	})
 	f.Setenv("AFFINITYD_FUZZ_BSKY_PASSWORD", "app-password")
-	f.Fuzz(func(t *testing.T, body []byte) {
-		srv.serve(body)
+	fuzzSource(f, srv, fuzzNow, func(o Options) (Source, error) {
 		src, err := newBluesky(config.Source{Name: "bsky", Kind: "bluesky", URL: srv.URL, Format: "network",
 			Identifier: "listener.example.com", AppPassword: config.Secret{Env: "AFFINITYD_FUZZ_BSKY_PASSWORD"},
-			Lookback: model.Duration(1e6 * time.Hour)},
-			Options{Client: fuzzClient(srv), Now: func() time.Time { return fuzzNow }, Queries: fuzzQueries})
-		if err != nil {
-			t.Fatal(err)
+			Lookback: model.Duration(1e6 * time.Hour)}, o)
+		if _, ok := src.(*blueskySource); err == nil && !ok {
+			return nil, fmt.Errorf("newBluesky with credentials gave %T", src)
 		}
-		if _, ok := src.(*blueskySource); !ok {
-			t.Fatalf("newBluesky with credentials gave %T", src)
-		}
-		fetchFuzzed(t, src, affinity.SourceState{})
+		return src, err
 	})
 }
 

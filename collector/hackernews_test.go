@@ -27,7 +27,8 @@ const hnFixtures = "../../shared/fixtures/posts/hn/algolia"
 // hnNow is just after the newest fixture hit (2014-06-20T03:39:55Z).
 var hnNow = time.Date(2014, 6, 20, 4, 0, 0, 0, time.UTC)
 
-// apiTestClient has a body cap large enough for the biggest recorded listing.
+// apiTestClient has a body cap (1 MiB) large enough for the biggest recorded
+// API response (testClient's is 64 KB).
 func apiTestClient() *Client {
 	return NewClient(config.Collector{
 		Timeout:        model.Duration(5 * time.Second),

@@ -85,25 +85,14 @@ func (s *lemmySource) Name() string { return s.name }
 
 func (s *lemmySource) where() string { return fmt.Sprintf("lemmy %q", s.name) }
 
-// Fetch searches every instance for every query: instances in parallel,
-// queries of one instance in turn (see mastodonSource.Fetch).
+// Fetch searches every instance for every query (see fediFetch).
 func (s *lemmySource) Fetch(ctx context.Context, state affinity.SourceState) (Result, error) {
 	state.Source = s.name
-	cursors := DecodeCursors(state.Cursor)
 	now := s.now()
-	runs := fediEach(s.instances, func(inst string) *fediRun {
-		run := newFediRun()
-		for _, q := range s.queries {
-			if s.fetchQuery(ctx, run, inst, q, cursors[inst+"|"+q.key], now) {
-				break
-			}
-		}
-		return run
-	})
-	res, err := fediMerge(s.where(), s.logger, state, cursors, runs, now)
-	s.logger.Debug("lemmy fetched", "instances", len(s.instances), "queries", len(s.queries),
-		"posts", len(res.Posts), "more", res.More)
-	return res, err
+	return fediFetch(s.where(), s.logger, state, s.instances, s.queries, func(q lemmyQuery) string { return q.key }, now,
+		func(run *fediRun, inst string, q lemmyQuery, cursor string) bool {
+			return s.fetchQuery(ctx, run, inst, q, cursor, now)
+		})
 }
 
 // fetchQuery reads one query's pages, newest first, down to the cursor (or

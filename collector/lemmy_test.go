@@ -106,7 +106,7 @@ func newTestLemmy(t *testing.T, cfg config.Source, limit, maxPages int) *lemmySo
 	if cfg.Name == "" {
 		cfg.Name = "fedi"
 	}
-	src, err := newLemmy(cfg, Options{Client: fediTestClient(), Queries: lemmyQueries,
+	src, err := newLemmy(cfg, Options{Client: apiTestClient(), Queries: lemmyQueries,
 		Now: func() time.Time { return lemmyNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +342,7 @@ func TestLemmyInstances(t *testing.T) {
 	}
 	logger, logs := fediTestLogger()
 	src, err := newLemmy(config.Source{Name: "fedi", Instances: []string{a.URL, down.URL, b.URL}},
-		Options{Client: fediTestClient(), Logger: logger, Queries: append(lemmyQueries, Query{Key: "brand:acme", Terms: []string{"Acme"}}),
+		Options{Client: apiTestClient(), Logger: logger, Queries: append(lemmyQueries, Query{Key: "brand:acme", Terms: []string{"Acme"}}),
 			Now: func() time.Time { return lemmyNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +380,7 @@ func TestNewLemmyRejects(t *testing.T) {
 		{config.Source{Name: "l", Instances: []string{"https://user:pw@lemmy.world"}}, lemmyQueries,
 			`collector: lemmy "l": instance "https://lemmy.world" is not an http(s) base URL`},
 	} {
-		if _, err := newLemmy(tc.cfg, Options{Client: fediTestClient(), Queries: tc.queries}); err == nil || err.Error() != tc.want {
+		if _, err := newLemmy(tc.cfg, Options{Client: apiTestClient(), Queries: tc.queries}); err == nil || err.Error() != tc.want {
 			t.Errorf("error %v, want %s", err, tc.want)
 		}
 	}

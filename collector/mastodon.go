@@ -100,26 +100,12 @@ func (s *mastodonSource) Name() string { return s.name }
 
 func (s *mastodonSource) where() string { return fmt.Sprintf("mastodon %q", s.name) }
 
-// Fetch reads every tag on every instance. Instances are asked in parallel,
-// so a hung one costs one timeout, not one per instance; the tags of one
-// instance are asked in turn, so we never burst against its rate limit.
+// Fetch reads every tag on every instance (see fediFetch).
 func (s *mastodonSource) Fetch(ctx context.Context, state affinity.SourceState) (Result, error) {
 	state.Source = s.name
-	cursors := DecodeCursors(state.Cursor)
 	now := s.now()
-	runs := fediEach(s.instances, func(inst string) *fediRun {
-		run := newFediRun()
-		for _, tag := range s.tags {
-			if s.fetchTag(ctx, run, inst, tag, cursors[inst+"|"+tag], now) {
-				break
-			}
-		}
-		return run
-	})
-	res, err := fediMerge(s.where(), s.logger, state, cursors, runs, now)
-	s.logger.Debug("mastodon fetched", "instances", len(s.instances), "tags", len(s.tags),
-		"posts", len(res.Posts), "more", res.More)
-	return res, err
+	return fediFetch(s.where(), s.logger, state, s.instances, s.tags, func(tag string) string { return tag }, now,
+		func(run *fediRun, inst, tag, cursor string) bool { return s.fetchTag(ctx, run, inst, tag, cursor, now) })
 }
 
 // fetchTag pages through one tag timeline of one instance. It reports whether
@@ -561,16 +547,32 @@ func fediInstanceDown(err error, resp *Response) bool {
 	return resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden)
 }
 
-// fediEach runs fn for every instance in parallel and returns the runs in
-// instance order, so the merged posts come in a stable order.
-func fediEach(instances []string, fn func(inst string) *fediRun) []*fediRun {
+// fediFetch is the Fetch of every fediverse source. Instances are asked in
+// parallel, so a hung one costs one timeout, not one per instance; the keys
+// (tags, queries) of one instance are asked in turn, each from its cursor
+// "INSTANCE|KEY", so we never burst against its rate limit. fetch reports
+// whether the instance should not be asked again in this fetch. The runs are
+// merged in instance order, so the posts come in a stable order.
+func fediFetch[K any](where string, logger *slog.Logger, state affinity.SourceState, instances []string,
+	keys []K, keyOf func(K) string, now time.Time, fetch func(run *fediRun, inst string, k K, cursor string) (stop bool)) (Result, error) {
+	cursors := DecodeCursors(state.Cursor)
 	runs := make([]*fediRun, len(instances))
 	var wg sync.WaitGroup
 	for i, inst := range instances {
-		wg.Go(func() { runs[i] = fn(inst) })
+		wg.Go(func() {
+			run := newFediRun()
+			for _, k := range keys {
+				if fetch(run, inst, k, cursors[inst+"|"+keyOf(k)]) {
+					break
+				}
+			}
+			runs[i] = run
+		})
 	}
 	wg.Wait()
-	return runs
+	res, err := fediMerge(where, logger, state, cursors, runs, now)
+	logger.Debug("fetched", "instances", len(instances), "keys", len(keys), "posts", len(res.Posts), "more", res.More)
+	return res, err
 }
 
 // fediMerge joins the runs into one Result. It fails only when no request

@@ -31,15 +31,6 @@ const mastodonFixture = "../../shared/fixtures/posts/mastodon/timeline/public_ti
 // mastodonNow is a few minutes after the fixture's newest status.
 var mastodonNow = time.Date(2020, 4, 16, 17, 10, 0, 0, time.UTC)
 
-// fediTestClient has a cap above the fixture's 71 KB (testClient's is 64 KB).
-func fediTestClient() *Client {
-	return NewClient(config.Collector{
-		Timeout:        model.Duration(5 * time.Second),
-		ConnectTimeout: model.Duration(5 * time.Second),
-		MaxBodySize:    1 << 20,
-	}, "1.2.3")
-}
-
 type mastoRawStatus struct {
 	id  uint64 // parsed on its own here, so the server does not share mastodonIDLess with the code under test
 	raw json.RawMessage
@@ -156,7 +147,7 @@ func newTestMastodon(t *testing.T, cfg config.Source, queries []Query, logger *s
 	if cfg.Name == "" {
 		cfg.Name = "social"
 	}
-	src, err := newMastodon(cfg, Options{Client: fediTestClient(), Logger: logger, Queries: queries,
+	src, err := newMastodon(cfg, Options{Client: apiTestClient(), Logger: logger, Queries: queries,
 		Now: func() time.Time { return mastodonNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +464,7 @@ func TestMastodonToken(t *testing.T) {
 	// A token that cannot be read fails construction, naming the variable only.
 	t.Setenv("AFFINITYD_TEST_MASTODON_TOKEN", "")
 	_, err = newMastodon(config.Source{Name: "social", Instances: []string{good.URL}, Tags: []string{"x"},
-		Token: config.Secret{Env: "AFFINITYD_TEST_MASTODON_TOKEN"}}, Options{Client: fediTestClient()})
+		Token: config.Secret{Env: "AFFINITYD_TEST_MASTODON_TOKEN"}}, Options{Client: apiTestClient()})
 	if err == nil || !strings.Contains(err.Error(), `collector: mastodon "social": token: environment variable AFFINITYD_TEST_MASTODON_TOKEN is not set`) {
 		t.Errorf("error %v", err)
 	}
@@ -793,7 +784,7 @@ func TestMastodonTags(t *testing.T) {
 		{config.Source{Name: "m", Tags: []string{"a"}}, nil, `collector: mastodon "m": no instances configured`},
 		{config.Source{Name: "m", Instances: []string{"ftp://x.example"}, Tags: []string{"a"}}, nil, `collector: mastodon "m": instance "ftp://x.example" is not an http(s) base URL`},
 	} {
-		if _, err := newMastodon(tc.cfg, Options{Client: fediTestClient(), Queries: tc.queries}); err == nil || err.Error() != tc.want {
+		if _, err := newMastodon(tc.cfg, Options{Client: apiTestClient(), Queries: tc.queries}); err == nil || err.Error() != tc.want {
 			t.Errorf("error %v, want %s", err, tc.want)
 		}
 	}

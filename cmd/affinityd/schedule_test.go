@@ -81,25 +81,7 @@ scoring: {window: 365d, baseline: 28d, interval: 1m}
 	// Both sources start at once.
 	waitFetches(ctx, t, d, map[string]int64{"fast": 1, "slow": 1})
 	for range 180 {
-		// Which source jobs fall due within this minute, and the fetch count
-		// each must reach: the clock moves on only once they ran.
-		want := map[string]int64{}
-		now := clock.Now()
-		for _, j := range sched.Jobs() {
-			name, ok := strings.CutPrefix(j.Name(), "source:")
-			if !ok {
-				continue
-			}
-			next, err := j.NextRun()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !next.After(now.Add(time.Minute)) {
-				want[name] = fetchCount(d, name) + 1
-			}
-		}
-		clock.Advance(time.Minute)
-		waitFetches(ctx, t, d, want)
+		advanceClock(ctx, t, d, sched, clock, time.Minute)
 	}
 
 	for _, c := range []struct {
@@ -172,4 +154,28 @@ func startOnClock(t *testing.T, g globalFlags, l loaded, clock *clockwork.FakeCl
 		t.Fatal(err)
 	}
 	return d, gen
+}
+
+// advanceClock moves clock on by step once the source jobs that fall due
+// within it have run: it notes the fetch count each must reach, advances,
+// and waits for them.
+func advanceClock(ctx context.Context, t *testing.T, d *daemon, sched gocron.Scheduler, clock *clockwork.FakeClock, step time.Duration) {
+	t.Helper()
+	want := map[string]int64{}
+	now := clock.Now()
+	for _, j := range sched.Jobs() {
+		name, ok := strings.CutPrefix(j.Name(), "source:")
+		if !ok {
+			continue
+		}
+		next, err := j.NextRun()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !next.After(now.Add(step)) {
+			want[name] = fetchCount(d, name) + 1
+		}
+	}
+	clock.Advance(step)
+	waitFetches(ctx, t, d, want)
 }

@@ -141,23 +141,7 @@ sources:
 	var size [8]float64
 	const step = time.Hour
 	for hour := 1; hour <= 7*24; hour++ {
-		want := map[string]int64{}
-		now := clock.Now()
-		for _, j := range sched.Jobs() {
-			name, ok := strings.CutPrefix(j.Name(), "source:")
-			if !ok {
-				continue
-			}
-			next, err := j.NextRun()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !next.After(now.Add(step)) {
-				want[name] = fetchCount(d, name) + 1
-			}
-		}
-		clock.Advance(step)
-		waitFetches(ctx, t, d, want)
+		advanceClock(ctx, t, d, sched, clock, step)
 		if hour%24 != 0 {
 			continue
 		}
