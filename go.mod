@@ -3,7 +3,6 @@ module github.com/affinityd/affinityd
 go 1.26.8
 
 require (
-	github.com/abadojack/whatlanggo v1.0.1
 	github.com/alecthomas/kingpin/v2 v2.4.0
 	github.com/alecthomas/units v0.0.0-20240927000941-0f3dac36c52b
 	github.com/go-co-op/gocron/v2 v2.21.2

@@ -130,5 +130,9 @@ type CommitResult struct {
 	// NearDuplicates are the posts inserted as copies of another post: stored,
 	// but counted once, as their original's copies (no mentions of their own).
 	NearDuplicates int
-	Mentions       map[string]map[Format]int // topic -> format -> mentions inserted
+	// Demoted are originals stored before that became copies of a post of
+	// this batch: it is dated earlier, so it is their original (a slow feed,
+	// a backfill).
+	Demoted  int
+	Mentions map[string]map[Format]int // topic -> format -> mentions inserted
 }

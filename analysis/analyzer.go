@@ -47,17 +47,10 @@ func (a *Analyzer) Analyze(p affinity.Post) affinity.Analysis {
 	title, text := Normalize(p.Title), Normalize(p.Text)
 	titleToks, textToks := Tokenize(title), Tokenize(text)
 	tokens := append(titleToks[:len(titleToks):len(titleToks)], textToks...)
-	// Detection costs ~0.4 ms a post (whatlanggo compares ~60 trigram
-	// profiles), eight times a whole unmatched post's analysis, so it runs
-	// only where the language changes what counts: posts that match a topic
-	// (its languages, and whether the English tagger reads its terms).
-	lang := PostLanguage(p.Language, nil)
+	// Every post gets a language before matching: detection (a few µs a
+	// post, see DetectLanguage) is cheap enough to run where no topic matches.
+	lang := PostLanguage(p.Language, tokens)
 	topics, brands := a.matcher.Match(tokens, lang)
-	if lang == Undetermined && len(topics) > 0 {
-		if lang = DetectLanguage(tokens); lang != Undetermined {
-			topics, brands = a.matcher.Match(tokens, lang)
-		}
-	}
 	an := affinity.Analysis{
 		Topics:     topics,
 		Brands:     brands,

@@ -119,8 +119,20 @@ func loadBenchCorpus(b *testing.B, dir string) (*config.Config, []affinity.Post)
 // one post per iteration. posts/s is wall time, comparable with
 // wink-compare.sh's docs/s; posts/cpu-s is the process's CPU time, which a
 // busy machine does not inflate.
-func BenchmarkAnalyzeCorpus(b *testing.B) {
+func BenchmarkAnalyzeCorpus(b *testing.B) { analyzeCorpus(b, false) }
+
+// BenchmarkAnalyzeCorpusDetected is BenchmarkAnalyzeCorpus with the
+// platform's language taken off every post (make-corpus.py tags them all
+// "en"), so each post's language is detected: the worst case for speed.
+func BenchmarkAnalyzeCorpusDetected(b *testing.B) { analyzeCorpus(b, true) }
+
+func analyzeCorpus(b *testing.B, detect bool) {
 	cfg, posts := loadBenchCorpus(b, benchDir())
+	if detect {
+		for i := range posts {
+			posts[i].Language = ""
+		}
+	}
 	a, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

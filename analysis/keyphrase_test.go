@@ -178,7 +178,7 @@ func TestKeyphraseDevSplit(t *testing.T) {
 		}
 		var dev, held []KeyphraseDoc
 		for i, d := range docs {
-			if i%5 == 0 {
+			if KeyphraseDevSplit(i) {
 				dev = append(dev, d)
 			} else {
 				held = append(held, d)
@@ -193,5 +193,39 @@ func TestKeyphraseDevSplit(t *testing.T) {
 			t.Logf("%s %-8s F1@10 dev %.3f (%d docs) held-out %.3f (%d) full %.3f (micro %.3f)",
 				filepath.Base(zip), v.name, d.F1, d.Docs, h.F1, h.Docs, a.F1, a.MicroF1)
 		}
+	}
+}
+
+// BenchmarkKeyphrases reports the cost of Keyphrases on an abstract-sized
+// document (Inspec, ~130 words) and a news story (KPCrowd, ~400 words), the
+// sets' first documents, or on generated posts when the sets are absent.
+func BenchmarkKeyphrases(b *testing.B) {
+	defaultTagger() // loaded once, outside the timing
+	for _, set := range []struct{ name, zip string }{
+		{"abstract", "../../shared/datasets/keyphrase/Inspec.zip"},
+		{"news", "../../shared/datasets/keyphrase/500N-KPCrowd-v1.1.zip"},
+	} {
+		raw, err := os.ReadFile(set.zip)
+		if err != nil {
+			b.Logf("%s: %v", set.name, err)
+			continue
+		}
+		docs, err := ReadKeyphraseZip(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		texts := make([]string, 0, 50)
+		for _, d := range docs[:min(50, len(docs))] {
+			texts = append(texts, d.Text)
+		}
+		b.Run(set.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				Keyphrases(texts[n%len(texts)], 10)
+				n++
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
+		})
 	}
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,29 +17,32 @@ import (
 const nearDupBands = 16
 
 // nearDupNearest bounds a lookup: per key, only the nearest nearDupNearest
-// originals before the post's time and as many after it (within the horizon)
-// are candidates, so a lookup reads at most 16×2×64 index entries however
-// many posts share a key. A true copy shares at least MinBands keys with its
+// posts before the post's time and as many after it (within the horizon) are
+// candidates, so a lookup reads at most 16×2×256 index entries however many
+// posts share a key. A true copy shares at least MinBands keys with its
 // original, most of them rare (two texts share a band only if they share its
 // shingles), so the original is among the nearest under those; a key held by
-// more than 64 posts on one side within the horizon is boilerplate (a
+// more posts than that on one side within the horizon is boilerplate (a
 // template, a signature), which alone never makes a copy. Unbounded, one key
 // of make-corpus's templated posts was held by 3,050 of 58,000 posts and
-// ingest fell to about 100 posts/s. On 20,000 of those posts 64 finds 89 % of
-// the copies the unbounded lookup found (32: 79 %, 128: 95 %) in a quarter of
-// the time; it misses a copy only when all but fewer than MinBands of the keys
-// it shares with its original are each held by more than 64 nearer posts.
-const nearDupNearest = 64
+// ingest fell to about 100 posts/s. The bound is also where arrival order
+// can still matter: a lookup that is cut sees fewer posts the more posts
+// have arrived. At 64, make-corpus's 3,000 posts (the most common key held by
+// about 110 posts on one side of a 7-day horizon) gave three replicas a few
+// originals more than one; at 256 they agree, and the replay was no slower
+// (fewer late copies to demote).
+const nearDupNearest = 256
 
 // findOriginalSQL takes, per key, the key and the post's time twice (the
 // nearest before it, from ts back to ts−horizon; the nearest after, to
-// ts+horizon), then the keys a copy must share; the original sharing most
-// keys wins, the oldest on a tie. Each derived table is one descending or
-// ascending range of the (key, ts, post_id) primary key, on SQLite and
-// PostgreSQL alike.
+// ts+horizon), then the keys a copy must share; it returns every post
+// sharing that many keys, with what decides which of two is the original
+// (time, then source and id) and whether it already is a copy. Each derived
+// table is one descending or ascending range of the (key, ts, post_id)
+// primary key, on SQLite and PostgreSQL alike.
 var findOriginalSQL = func() string {
 	var b strings.Builder
-	b.WriteString("SELECT post_id FROM (\n")
+	b.WriteString("SELECT p.id, p.ts, p.source, p.external_id, p.copy_of, p.copies FROM (SELECT post_id FROM (\n")
 	for i := range nearDupBands {
 		if i > 0 {
 			b.WriteString("\nUNION ALL ")
@@ -46,7 +51,7 @@ var findOriginalSQL = func() string {
 UNION ALL SELECT post_id FROM (SELECT post_id FROM post_neardup_keys WHERE key = ? AND ts > ? AND ts <= ? ORDER BY ts LIMIT %d) AS a%d`,
 			nearDupNearest, i, nearDupNearest, i)
 	}
-	b.WriteString("\n) AS candidates GROUP BY post_id HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC, post_id LIMIT 1")
+	b.WriteString("\n) AS candidates GROUP BY post_id HAVING COUNT(*) >= ?) AS c JOIN posts p ON p.id = c.post_id")
 	return b.String()
 }()
 
@@ -54,13 +59,56 @@ UNION ALL SELECT post_id FROM (SELECT post_id FROM post_neardup_keys WHERE key =
 var insertNearDupKeysSQL = `INSERT INTO post_neardup_keys (key, post_id, ts) VALUES ` +
 	strings.TrimSuffix(strings.Repeat("(?, ?, ?),", nearDupBands), ",") + ` ON CONFLICT DO NOTHING`
 
+// The rule that makes collapsing independent of arrival order: a post is a
+// copy when an earlier post within the horizon is similar to it, earlier by
+// time, then by source and id. Whether a post is an original depends only
+// on the posts similar to it, never on which of them came first, so one
+// replica or three, fetching in any order, keep the same originals. A post
+// arriving after a later-dated similar one (a slow feed, a backfill)
+// demotes it; the demotion touches only the posts similar to the newcomer,
+// never cascades. Copies keep their keys indexed, so a copy of a copy is
+// found as one whichever of the three is stored first.
+
+// nearDupPost is a stored post similar to the one being committed.
+type nearDupPost struct {
+	id, ts         int64
+	source, extID  string
+	copyOf, copies int64
+}
+
+// before reports whether a precedes the post at ts with source and id.
+func (a nearDupPost) before(ts int64, source, id string) bool {
+	return cmp.Or(cmp.Compare(a.ts, ts), strings.Compare(a.source, source), strings.Compare(a.extID, id)) < 0
+}
+
+// root is the original a's copies count on.
+func (a nearDupPost) root() int64 {
+	if a.copyOf != 0 {
+		return a.copyOf
+	}
+	return a.id
+}
+
 // nearDups finds and records originals inside one Commit transaction, so
 // posts earlier in the same batch are found like stored ones.
 type nearDups struct {
-	rule            affinity.NearDupRule
-	find, ins, bump *sql.Stmt
-	args            []any // reused between lookups
+	rule                             affinity.NearDupRule
+	find, ins, bump, repoint, demote *sql.Stmt
+	args                             []any // reused between lookups
 }
+
+// Statements of a demotion (nearDups.demoteInto).
+const (
+	// "copy_of <> 0" lets SQLite use the partial index posts_copy_of, which
+	// a bound parameter alone does not prove applies.
+	repointCopiesSQL = `UPDATE posts SET copy_of = ? WHERE copy_of = ? AND copy_of <> 0`
+	demotePostSQL    = `UPDATE posts SET copy_of = ?, copies = 0 WHERE id = ?`
+	addCopiesSQL     = `UPDATE posts SET copies = copies + ? WHERE id = ?`
+)
+
+// demotedRows are the tables holding an original's own rows, which a copy
+// has none of; the post's near-duplicate keys stay.
+var demotedRows = []string{"mentions", "brand_mentions", "post_terms", "post_orgs"}
 
 // prepareNearDups prepares the statements; with rule disabled it returns a
 // nearDups that finds nothing and records nothing.
@@ -69,23 +117,24 @@ func prepareNearDups(ctx context.Context, tx *sql.Tx, rule affinity.NearDupRule)
 	if rule.MinBands <= 0 {
 		return n, nil
 	}
-	var err error
-	if n.find, err = tx.PrepareContext(ctx, findOriginalSQL); err != nil {
-		return nil, err
-	}
-	if n.ins, err = tx.PrepareContext(ctx, insertNearDupKeysSQL); err != nil {
-		n.close()
-		return nil, err
-	}
-	if n.bump, err = tx.PrepareContext(ctx, addCopySQL); err != nil {
-		n.close()
-		return nil, err
+	for _, st := range []struct {
+		to    **sql.Stmt
+		query string
+	}{
+		{&n.find, findOriginalSQL}, {&n.ins, insertNearDupKeysSQL}, {&n.bump, addCopiesSQL},
+		{&n.repoint, repointCopiesSQL}, {&n.demote, demotePostSQL},
+	} {
+		var err error
+		if *st.to, err = tx.PrepareContext(ctx, st.query); err != nil {
+			n.close()
+			return nil, err
+		}
 	}
 	return n, nil
 }
 
 func (n *nearDups) close() {
-	for _, st := range []*sql.Stmt{n.find, n.ins, n.bump} {
+	for _, st := range []*sql.Stmt{n.find, n.ins, n.bump, n.repoint, n.demote} {
 		if st != nil {
 			st.Close()
 		}
@@ -96,11 +145,11 @@ func (n *nearDups) enabled(keys []uint64) bool {
 	return n.rule.MinBands > 0 && len(keys) == nearDupBands
 }
 
-// original returns the id of the stored original that a post with keys at
-// time ts is a copy of, or 0.
-func (n *nearDups) original(ctx context.Context, keys []uint64, ts int64) (int64, error) {
+// similar returns the stored posts (originals and copies) that a post with
+// keys at time ts shares enough keys with.
+func (n *nearDups) similar(ctx context.Context, keys []uint64, ts int64) ([]nearDupPost, error) {
 	if !n.enabled(keys) {
-		return 0, nil
+		return nil, nil
 	}
 	h := int64(n.rule.Horizon / time.Second)
 	args := n.args[:0]
@@ -119,18 +168,42 @@ func (n *nearDups) original(ctx context.Context, keys []uint64, ts int64) (int64
 	}
 	args = append(args, min(n.rule.MinBands, nearDupBands))
 	n.args = args
-	var id int64
-	err := n.find.QueryRowContext(ctx, args...).Scan(&id)
-	if err == sql.ErrNoRows {
-		return 0, nil
-	}
+	rows, err := n.find.QueryContext(ctx, args...)
 	if err != nil {
-		return 0, fmt.Errorf("near-duplicate lookup: %w", err)
+		return nil, fmt.Errorf("near-duplicate lookup: %w", err)
 	}
-	return id, nil
+	defer rows.Close()
+	var out []nearDupPost
+	for rows.Next() {
+		var c nearDupPost
+		if err := rows.Scan(&c.id, &c.ts, &c.source, &c.extID, &c.copyOf, &c.copies); err != nil {
+			return nil, fmt.Errorf("near-duplicate lookup: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("near-duplicate lookup: %w", err)
+	}
+	return out, nil
 }
 
-// record indexes the keys of a newly stored original.
+// originalOf returns the original a post at ts with source and id is a copy
+// of, among its similar posts: the root of the earliest one that precedes
+// it, or 0 when none does (it is an original).
+func originalOf(similar []nearDupPost, ts int64, source, id string) int64 {
+	var first *nearDupPost
+	for i, c := range similar {
+		if c.before(ts, source, id) && (first == nil || c.before(first.ts, first.source, first.extID)) {
+			first = &similar[i]
+		}
+	}
+	if first == nil {
+		return 0
+	}
+	return first.root()
+}
+
+// record indexes the keys of a newly stored post, original or copy.
 func (n *nearDups) record(ctx context.Context, id int64, keys []uint64, ts int64) error {
 	if !n.enabled(keys) {
 		return nil
@@ -145,10 +218,109 @@ func (n *nearDups) record(ctx context.Context, id int64, keys []uint64, ts int64
 	return nil
 }
 
-// addCopy counts one more copy of original.
-func (n *nearDups) addCopy(ctx context.Context, original int64) error {
-	if _, err := n.bump.ExecContext(ctx, original); err != nil {
+// addCopies counts n more copies of original.
+func (n *nearDups) addCopies(ctx context.Context, original, copies int64) error {
+	if _, err := n.bump.ExecContext(ctx, copies, original); err != nil {
 		return fmt.Errorf("near-duplicate count: %w", err)
 	}
 	return nil
+}
+
+// demoteInto makes the original c a copy of root: its copies follow it, and
+// its own rows (mentions, brands, terms, organisations) go, as a copy has
+// none. The caller settles the durable totals.
+func (n *nearDups) demoteInto(ctx context.Context, tx *sql.Tx, c nearDupPost, root int64) error {
+	for _, table := range demotedRows {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE post_id = ?`, c.id); err != nil {
+			return fmt.Errorf("near-duplicate demotion of post %d: %s: %w", c.id, table, err)
+		}
+	}
+	if _, err := n.repoint.ExecContext(ctx, root, c.id); err != nil {
+		return fmt.Errorf("near-duplicate demotion of post %d: %w", c.id, err)
+	}
+	if _, err := n.demote.ExecContext(ctx, root, c.id); err != nil {
+		return fmt.Errorf("near-duplicate demotion of post %d: %w", c.id, err)
+	}
+	return n.addCopies(ctx, root, c.copies+1)
+}
+
+type topicFormat struct {
+	topic  string
+	format affinity.Format
+}
+
+// countedPost is what an original added to the durable totals: its topics
+// (by format) and its topic×brand pairs.
+type countedPost struct {
+	topics []topicFormat
+	pairs  []topicBrand
+}
+
+// undo takes an original of the same batch out of the totals it counted.
+func (c *countedPost) undo(res *affinity.CommitResult, brandTotals map[topicBrand]int64) {
+	for _, t := range c.topics {
+		res.Mentions[t.topic][t.format]--
+		if res.Mentions[t.topic][t.format] == 0 {
+			delete(res.Mentions[t.topic], t.format)
+		}
+		if len(res.Mentions[t.topic]) == 0 {
+			delete(res.Mentions, t.topic)
+		}
+	}
+	for _, p := range c.pairs {
+		if brandTotals[p]--; brandTotals[p] == 0 {
+			delete(brandTotals, p)
+		}
+	}
+}
+
+// readStored adds what a stored original counted, read from its rows, as
+// credit: its topics and pairs are counted already.
+func (c *countedPost) readStored(ctx context.Context, tx *sql.Tx, id int64) error {
+	var topics, brands []string
+	for _, q := range []struct {
+		query string
+		into  *[]string
+	}{
+		{`SELECT topic FROM mentions WHERE post_id = ?`, &topics},
+		{`SELECT brand FROM brand_mentions WHERE post_id = ?`, &brands},
+	} {
+		if err := scanRows(ctx, tx, q.query, []any{id}, func(rows *sql.Rows) error {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			*q.into = append(*q.into, v)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("near-duplicate demotion of post %d: %w", id, err)
+		}
+	}
+	for _, t := range topics {
+		c.topics = append(c.topics, topicFormat{topic: t})
+		for _, b := range brands {
+			c.pairs = append(c.pairs, topicBrand{t, b})
+		}
+	}
+	return nil
+}
+
+// takeTopic uses up the credit of one counted mention of topic.
+func (c *countedPost) takeTopic(topic string) bool {
+	for i, t := range c.topics {
+		if t.topic == topic {
+			c.topics = slices.Delete(c.topics, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+// takePair uses up the credit of one counted topic×brand pair.
+func (c *countedPost) takePair(p topicBrand) bool {
+	if i := slices.Index(c.pairs, p); i >= 0 {
+		c.pairs = slices.Delete(c.pairs, i, i+1)
+		return true
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,12 +61,17 @@ func TestNearDuplicatesCollapse(t *testing.T) {
 				}
 				cp := ndPost("copy", at(tt.copyAt), ndKeys(1, 2, tt.shared), "t")
 				res = commit(t, s, affinity.Batch{Source: "feed", Posts: []affinity.AnalyzedPost{cp}, NearDup: tt.rule})
-				wantND, wantMentions := 0, 2
-				if tt.copy {
+				// The earlier-dated of the two is the original, whichever
+				// came first: a copy dated before the stored post demotes it.
+				wantND, wantDemoted, wantMentions, first := 0, 0, 2, "orig"
+				switch {
+				case tt.copy && tt.copyAt < 0:
+					wantDemoted, wantMentions, first = 1, 1, "copy"
+				case tt.copy:
 					wantND, wantMentions = 1, 1
 				}
-				if res.New != 1 || res.NearDuplicates != wantND {
-					t.Errorf("copy commit: new %d near-duplicates %d, want 1 and %d", res.New, res.NearDuplicates, wantND)
+				if res.New != 1 || res.NearDuplicates != wantND || res.Demoted != wantDemoted {
+					t.Errorf("copy commit: new %d near-duplicates %d demoted %d, want 1, %d and %d", res.New, res.NearDuplicates, res.Demoted, wantND, wantDemoted)
 				}
 				if got := totals(t, s)["t"][affinity.FormatNetwork]; got != int64(wantMentions) {
 					t.Errorf("topic total = %d, want %d", got, wantMentions)
@@ -88,14 +94,14 @@ func TestNearDuplicatesCollapse(t *testing.T) {
 				if len(ev) != wantMentions {
 					t.Fatalf("evidence = %v, want %d posts", ids(ev), wantMentions)
 				}
-				var origCopies int64
+				var firstCopies int64
 				for _, p := range ev {
-					if p.ID == "orig" {
-						origCopies = p.Copies
+					if p.ID == first {
+						firstCopies = p.Copies
 					}
 				}
-				if want := int64(wantND); origCopies != want {
-					t.Errorf("original's copies = %d, want %d", origCopies, want)
+				if want := int64(wantND + wantDemoted); firstCopies != want {
+					t.Errorf("original %s has %d copies, want %d", first, firstCopies, want)
 				}
 				// The copy is stored: fetched again, it is an exact duplicate.
 				fresh, dups, err := s.FilterNew(context.Background(), []affinity.Post{cp.Post})
@@ -269,4 +275,88 @@ func TestNearDupLookupUsesKeyRanges(t *testing.T) {
 	if searches != 2*nearDupBands {
 		t.Errorf("%d searches of post_neardup_keys, want %d", searches, 2*nearDupBands)
 	}
+}
+
+// TestNearDuplicatesIndependentOfOrder commits one set of posts in many
+// orders, one post per commit and all in one batch: the originals, the
+// windows, the copy counts and the totals of a set of mutual copies are the
+// same every time. The set holds a press release with two copies, one dated
+// before it (so whoever arrives first, the earliest becomes the original),
+// and a chain X~Y~Z where X and Z share nothing: Y is a copy of X and Z of Y
+// (an earlier similar post), so X alone counts.
+func TestNearDuplicatesIndependentOfOrder(t *testing.T) {
+	keys := func(parts ...uint64) []uint64 { // four keys per part
+		k := make([]uint64, 0, nearDupBands)
+		for _, p := range parts {
+			for i := range 4 {
+				k = append(k, p<<8|uint64(len(k)+i))
+			}
+		}
+		return k
+	}
+	forEachStore(t, func(t *testing.T, s Store) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for perm := range 12 {
+			b := uint64(perm+1) << 20 // keys of this round only
+			r, x, l := fmt.Sprint("r", perm), fmt.Sprint("x", perm), fmt.Sprint("l", perm)
+			id := func(name string) string { return fmt.Sprintf("p%d-%s", perm, name) }
+			posts := []affinity.AnalyzedPost{
+				ndPost(id("pr"), at(0), keys(b|1, b|2, b|3, b|4), r),
+				ndPost(id("copy-later"), at(time.Hour), keys(b|1, b|2, b|3, b|5), r),
+				ndPost(id("copy-earlier"), at(-30*time.Minute), keys(b|1, b|2, b|6, b|7), r),
+				ndPost(id("X"), at(0), keys(b|10, b|11, b|12, b|13), x),
+				ndPost(id("Y"), at(time.Hour), keys(b|10, b|14, b|15, b|16), x),
+				ndPost(id("Z"), at(2*time.Hour), keys(b|17, b|14, b|18, b|19), x),
+				ndPost(id("lone"), at(0), keys(b|20, b|21, b|22, b|23), l),
+			}
+			rng.Shuffle(len(posts), func(i, j int) { posts[i], posts[j] = posts[j], posts[i] })
+			if perm%2 == 0 {
+				for _, p := range posts {
+					commit(t, s, affinity.Batch{Source: "feed", NearDup: ndRule, Posts: []affinity.AnalyzedPost{p}})
+				}
+			} else {
+				commit(t, s, affinity.Batch{Source: "feed", NearDup: ndRule, Posts: posts})
+			}
+			var order []string
+			for _, p := range posts {
+				order = append(order, p.Post.ID)
+			}
+			ws := windows(t, s, at(-24*time.Hour), at(24*time.Hour))
+			for topic, want := range map[string]int64{r: 1, x: 1, l: 1} {
+				if got := ws[topic].Mentions; got != want {
+					t.Errorf("order %v: window mentions of %s = %d, want %d", order, topic, got, want)
+				}
+			}
+			for topic, want := range map[string]string{r: id("copy-earlier") + "+2", x: id("X") + "+2", l: id("lone") + "+0"} {
+				ev, err := s.Evidence(context.Background(), topic, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range ev {
+					got = append(got, fmt.Sprintf("%s+%d", p.ID, p.Copies))
+				}
+				if len(got) != 1 || got[0] != want {
+					t.Errorf("order %v: evidence of %s = %v, want [%s]", order, topic, got, want)
+				}
+			}
+			// Mutual copies count once in the durable totals, in any order.
+			// In the chain, Z stored before Y counted as an original until Y
+			// came; a total never falls, so x may keep 2.
+			tot := totals(t, s)
+			if got := tot[r][affinity.FormatNetwork]; got != 1 {
+				t.Errorf("order %v: total of %s = %d, want 1", order, r, got)
+			}
+			if got := tot[x][affinity.FormatNetwork]; got < 1 || got > 2 {
+				t.Errorf("order %v: total of %s = %d, want 1 or 2", order, x, got)
+			}
+			brands, err := s.BrandMentionTotals(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := brands[r]["Acme"]; got != 1 {
+				t.Errorf("order %v: brand total of %s = %d, want 1", order, r, got)
+			}
+		}
+	})
 }

@@ -23,6 +23,8 @@ func TestDeduplicationUsesIndexes(t *testing.T) {
 	}{
 		{"canonical URLs", storedURLsSQL + "?, ?)", "posts_canonical_url", []any{"a", "b"}},
 		{"ids", `SELECT external_id FROM posts WHERE source = ? AND external_id IN (?, ?)`, "sqlite_autoindex_posts_1", []any{"s", "a", "b"}},
+		// A demotion moves the copies of a post to its new original.
+		{"copies of a post", repointCopiesSQL, "posts_copy_of", []any{1, 2}},
 	} {
 		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q.sql, q.args...)
 		if err != nil {

@@ -37,6 +37,9 @@ const (
 	// migrateLockKey is the pg_advisory_lock key replicas take around
 	// migrations, so N replicas starting at once apply each step once.
 	migrateLockKey int64 = 0x61666669_6d696772 // "affimigr"
+	// nearDupLockKey is the key of the transaction lock around commits that
+	// collapse near-duplicates.
+	nearDupLockKey int64 = 0x61666669_6e656172 // "affinear"
 	// commitAttempts bounds the retries of a commit PostgreSQL aborted as a
 	// deadlock or serialization failure: replicas committing posts that share
 	// canonical URLs or totals rows can meet in opposite orders.
@@ -45,6 +48,10 @@ const (
 	// server is picked up without a restart of affinityd.
 	pgConnMaxLifetime = 30 * time.Minute
 )
+
+// nearDupLockSQL takes the transaction-scoped advisory lock that serializes
+// commits collapsing near-duplicates (SQLite.nearDupLock).
+var nearDupLockSQL = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, nearDupLockKey)
 
 // Postgres is the Store on PostgreSQL, for several replicas sharing one
 // database. It runs SQLite's very queries — written in the SQL both engines
@@ -92,7 +99,7 @@ func OpenPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Postgr
 		return fail(fmt.Errorf("readers: %w", err))
 	}
 	logger.Debug("store opened", "driver", "postgres", "target", target)
-	return &Postgres{SQLite: &SQLite{w: w, r: r, logger: logger}, target: target}, nil
+	return &Postgres{SQLite: &SQLite{w: w, r: r, logger: logger, nearDupLock: nearDupLockSQL}, target: target}, nil
 }
 
 // openPostgresPools builds the writer and reader pools of dsn. Readers run

@@ -42,6 +42,13 @@ type SQLite struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// nearDupLock, when set, runs first in a commit that collapses
+	// near-duplicates: on PostgreSQL it serializes those commits across
+	// replicas, so each lookup sees every post committed before it, as the
+	// single SQLite writer does; two replicas committing similar posts at
+	// once would otherwise both keep theirs as originals.
+	nearDupLock string
+
 	// testHookBeforeCommit, when set, runs inside every write transaction
 	// just before COMMIT; tests use it to cancel the context at the worst time.
 	testHookBeforeCommit func()
@@ -73,7 +80,7 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 	// journal_size_limit: after a checkpoint the WAL file is truncated to
 	// 64 MiB instead of keeping its high-water mark (a large backfill would
 	// otherwise leave a WAL as big as its biggest burst for good).
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
@@ -225,7 +232,6 @@ const (
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id`
-	addCopySQL = `UPDATE posts SET copies = copies + 1 WHERE id = ?`
 
 	// Upserts of the durable totals, after their VALUES lists (bulkInsert).
 	addTotalTail = ` ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
@@ -276,21 +282,30 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 		defer terms.close()
 		orgs := newBulkInsert(tx, "post_orgs", []string{"post_id", "org", "ts"}, doNothing)
 		defer orgs.close()
+		if s.nearDupLock != "" && b.NearDup.MinBands > 0 && len(b.Posts) > 0 {
+			if _, err := tx.ExecContext(ctx, s.nearDupLock); err != nil {
+				return fmt.Errorf("near-duplicate lock: %w", err)
+			}
+		}
 		nd, err := prepareNearDups(ctx, tx, b.NearDup)
 		if err != nil {
 			return err
 		}
 		defer nd.close()
 
+		// counted holds what each original of this batch added to the
+		// totals, so a demotion within the batch takes it back exactly.
+		counted := map[int64]*countedPost{}
 		for _, ap := range b.Posts {
 			p, a := ap.Post, ap.Analysis
 			ts := unixOrZero(p.Time())
 			// A near-duplicate is stored (so its id and URL dedup it later)
 			// as a copy: no mentions, terms or totals of its own.
-			original, err := nd.original(ctx, a.NearDup, ts)
+			similar, err := nd.similar(ctx, a.NearDup, ts)
 			if err != nil {
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
+			original := originalOf(similar, ts, p.Source, p.ID)
 			var id int64
 			err = insPost.QueryRowContext(ctx,
 				p.Source, p.ID, p.URL, CanonicalURL(p.URL), p.Author,
@@ -306,16 +321,49 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			res.New++
-			if original != 0 {
-				res.NearDuplicates++
-				if err := nd.addCopy(ctx, original); err != nil {
-					return fmt.Errorf("post %q: %w", p.ID, err)
-				}
-				continue
-			}
 			if err := nd.record(ctx, id, a.NearDup, ts); err != nil {
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
+			if original != 0 {
+				res.NearDuplicates++
+				if err := nd.addCopies(ctx, original, 1); err != nil {
+					return fmt.Errorf("post %q: %w", p.ID, err)
+				}
+			}
+			// Originals dated after this post that it is similar to become
+			// its copies (or its original's). What they counted moves to
+			// this post when it is an original: the totals never fall, and
+			// a mention is not counted twice for one piece of presence.
+			root := cmp.Or(original, id)
+			var credit countedPost
+			for _, c := range similar {
+				if c.copyOf != 0 || c.id == root || !(nearDupPost{ts: ts, source: p.Source, extID: p.ID}).before(c.ts, c.source, c.extID) {
+					continue
+				}
+				// Its rows may still wait in the bulk inserts.
+				for _, bi := range []*bulkInsert{mentions, brands, terms, orgs} {
+					if err := bi.flush(ctx); err != nil {
+						return err
+					}
+				}
+				if in, ok := counted[c.id]; ok {
+					in.undo(&res, brandTotals)
+					delete(counted, c.id)
+				} else if original == 0 {
+					if err := credit.readStored(ctx, tx, c.id); err != nil {
+						return fmt.Errorf("post %q: %w", p.ID, err)
+					}
+				}
+				if err := nd.demoteInto(ctx, tx, c, root); err != nil {
+					return fmt.Errorf("post %q: %w", p.ID, err)
+				}
+				res.Demoted++
+			}
+			if original != 0 {
+				continue
+			}
+			mine := &countedPost{}
+			counted[id] = mine
 			// The post's id is new, so no rows of it exist yet: a topic or
 			// brand listed twice for one post is one mention, counted once.
 			var topics []string // the topics inserted for this post, each once
@@ -326,11 +374,15 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				if err := mentions.add(ctx, id, topic, string(p.Format), p.Author, ts, a.Engagement, a.Sentiment); err != nil {
 					return err
 				}
+				topics = append(topics, topic)
+				if credit.takeTopic(topic) {
+					continue
+				}
 				if res.Mentions[topic] == nil {
 					res.Mentions[topic] = map[affinity.Format]int{}
 				}
 				res.Mentions[topic][p.Format]++
-				topics = append(topics, topic)
+				mine.topics = append(mine.topics, topicFormat{topic, p.Format})
 			}
 			for i, brand := range a.Brands {
 				if brand == "" || slices.Contains(a.Brands[:i], brand) {
@@ -340,7 +392,11 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 					return err
 				}
 				for _, topic := range topics {
+					if credit.takePair(topicBrand{topic, brand}) {
+						continue
+					}
 					brandTotals[topicBrand{topic, brand}]++
+					mine.pairs = append(mine.pairs, topicBrand{topic, brand})
 				}
 			}
 			if err := addTerms(ctx, terms, orgs, id, ts, a); err != nil {
@@ -391,7 +447,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 		return affinity.CommitResult{}, fmt.Errorf("store: commit source %q: %w", b.Source, err)
 	}
 	s.logger.Debug("batch committed", "source", b.Source, "posts_new", res.New,
-		"posts_duplicate", res.Duplicates, "duration_seconds", time.Since(start).Seconds())
+		"posts_duplicate", res.Duplicates, "posts_near_duplicate", res.NearDuplicates, "originals_demoted", res.Demoted, "duration_seconds", time.Since(start).Seconds())
 	return res, nil
 }
 

@@ -26,6 +26,7 @@ func addEvalCommand(app *kingpin.Application) (*kingpin.CmdClause, *evalOptions)
 	cmd := app.Command("eval", "Score sentiment and keyphrases on public ground-truth sets, beside the published figures.")
 	cmd.Flag("datasets", "Directory of the evaluation sets (sentiment/, keyphrase/); default ../shared/datasets from the working directory, the repository or the executable.").Default("").StringVar(&o.datasets)
 	cmd.Flag("sentiment", "A sentiment set (ID<TAB>mean rating<TAB>text) to score instead of the VADER sets; repeatable.").StringsVar(&o.sentiment)
+	cmd.Flag("keyphrase", "A keyphrase set (zip of docsutf8/NAME.txt and keys/NAME.key) to score instead of the sets under --datasets; repeatable.").StringsVar(&o.keyphrase)
 	cmd.Flag("neardup", "Labelled near-duplicate pairs (JSON lines: a, b, duplicate) to score instead of analysis/testdata/neardup/pairs.jsonl.").Default("").StringVar(&o.neardup)
 	cmd.Flag("only", "Run only this evaluator (sentiment, keyphrases, neardup); repeatable.").StringsVar(&o.only)
 	cmd.Flag("format", "Output format.").Default("text").EnumVar(&o.format, "text", "json")
@@ -36,6 +37,7 @@ func addEvalCommand(app *kingpin.Application) (*kingpin.CmdClause, *evalOptions)
 type evalOptions struct {
 	datasets  string   // directory in the layout of ../shared/datasets; "" finds it
 	sentiment []string // sentiment sets (ID<TAB>mean<TAB>text); default the two VADER sets under datasets
+	keyphrase []string // keyphrase zips (LIAAD layout); default every *.zip under datasets/keyphrase
 	only      []string // evaluator names to run; default all
 	format    string   // text or json
 	neardup   string   // labelled near-duplicate pairs; "" finds the committed set
@@ -54,9 +56,7 @@ type evaluator struct {
 
 var evaluators = []evaluator{
 	{"sentiment", evalSentimentSection},
-	{"keyphrases", func(o evalOptions, w io.Writer) (any, error) {
-		return nil, evalKeyphrases(filepath.Join(o.datasets, "keyphrase"), w)
-	}},
+	{"keyphrases", evalKeyphraseSection},
 	{"neardup", evalNearDupSection},
 }
 

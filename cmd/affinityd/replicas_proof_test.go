@@ -280,12 +280,10 @@ func TestReplicasEqualOneSQLiteReplica(t *testing.T) {
 	const nFeeds = 6
 	interval := time.Second
 	feeds, sources := corpusFeeds(t, posts, nFeeds, "1s")
-	// Near-duplicate collapse is off: which of two similar posts is the
-	// original depends on which commits first, and similarity is not
-	// transitive (A~B, B~C, not A~C), so the number of originals depends on
-	// arrival order even for one replica fetching sources concurrently.
-	base := corpusConfigYAML(t, corpus) + sources + "scoring: {window: 60d, baseline: 28d, interval: 1s}\n" +
-		"analysis: {near_duplicates: {enabled: false}}\n"
+	// Near-duplicate collapse is on, as by default: a post is a copy when an
+	// earlier-dated similar post exists, whichever was stored first and by
+	// which replica (store/neardup.go), so arrival order changes nothing.
+	base := corpusConfigYAML(t, corpus) + sources + "scoring: {window: 60d, baseline: 28d, interval: 1s}\n"
 
 	pgCfg := filepath.Join(dir, "pg.yml")
 	liteCfg := filepath.Join(dir, "lite.yml")
