@@ -79,10 +79,24 @@ type migrationDB interface {
 }
 
 func migrate(ctx context.Context, db migrationDB, ms []migration, logger *slog.Logger) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a transaction, not autocommit: SQLite's writer begins IMMEDIATE,
+	// which waits for another process creating the table at the same time;
+	// an autocommit statement reads the schema first and, when the other
+	// wrote meanwhile, fails at once with SQLITE_BUSY (no busy wait).
+	if err := func() error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // no-op after Commit
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}(); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	latest := 0
