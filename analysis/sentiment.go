@@ -25,9 +25,10 @@ import (
 //
 // The scorer is our own code; the lexicon, the emoji descriptions and the
 // rule word lists come from github.com/jonreiter/govader (MIT), which embeds
-// them. govader itself is not called per post: it runs regexps and builds
-// several string slices per call, and it cannot say why a text scored as it
-// did. Here every contribution is kept, so Explain can show it.
+// them; sentiment_words.go adds our own ratings for words, emoticons and set
+// phrases it lacks. govader itself is not called per post: it runs regexps
+// and builds several string slices per call, and it cannot say why a text
+// scored as it did. Here every contribution is kept, so Explain can show it.
 //
 // A Sentiment is immutable after construction, safe for concurrent use and
 // deterministic.
@@ -37,6 +38,8 @@ type Sentiment struct {
 	negation map[string]bool
 	idioms   map[string]float64 // "the shit", "yeah right": replace the valence of their last word
 	phrases  []sentPhrase       // the idioms and multi-word boosters, split, matched without building strings
+	own      map[string][]int   // first word -> indexes into ownPhraseList
+	ownFirst *[16][128]bool     // length and first byte of those first words: most tokens skip the map lookup
 	emoji    map[rune]emojiValence
 	rules    sentimentRules
 }
@@ -63,11 +66,15 @@ type sentimentRules struct {
 	negationScope   bool // a negator reaches only the first sentiment word after it: "never fails to amaze" is not "never amaze"
 	bareExclaim     bool // "Got the interwebs!": exclamation in a text without sentiment words reads as mild enthusiasm
 	emoticonAsIs    bool // emoticons keep their case ("D:" dismay is not "d:" tongue), are neither negated nor capitalised ("Nope :-)", "D:")
+	ownWords        bool // our ratings for common words the lexicon lacks: slang ("stoked", "argh") and product talk ("flimsy", "sturdy")
+	moreEmoticons   bool // eastern and other emoticons the lexicon lacks: "^_^" "-_-" "T_T"
+	ownPhrases      bool // our ratings for set phrases the word ratings get wrong: "can't wait", "killed it", "couldn't be happier"
 }
 
 var (
-	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true}
-	vaderRules     = sentimentRules{}
+	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true,
+		ownWords: true, moreEmoticons: true, ownPhrases: true}
+	vaderRules = sentimentRules{}
 )
 
 // VADER's constants, from the paper's experiments (govader keeps them unexported).
@@ -162,11 +169,29 @@ func newSentiment(rules sentimentRules) *Sentiment {
 			}
 		}
 	}
+	if rules.ownWords {
+		for w, v := range ownWords {
+			if _, ok := s.lexicon[w]; !ok {
+				s.lexicon[w] = v
+			}
+		}
+	}
 	if rules.inflections {
 		addInflections(s.lexicon)
 	}
 	if rules.emoticonAsIs {
 		maps.Copy(s.lexicon, ownEmoticons)
+	}
+	if rules.moreEmoticons {
+		maps.Copy(s.lexicon, moreEmoticons)
+	}
+	if rules.ownPhrases {
+		s.own, s.ownFirst = map[string][]int{}, new([16][128]bool)
+		for k, p := range ownPhraseList {
+			w := p.words[0]
+			s.own[w] = append(s.own[w], k)
+			s.ownFirst[min(len(w), 15)][w[0]&0x7f] = true
+		}
 	}
 	tc := govader.NewTermConstants()
 	s.booster = tc.BoosterDict
@@ -360,9 +385,10 @@ type sentToken struct {
 	lower    string
 	emoji    bool // valence in emojiVal
 	emojiVal emojiValence
-	upper    bool // has cased letters, none lower case
-	emoticon bool // punctuation and at most single letters: ":-)" "D:" "<3"
-	clause   bool // the written field ended a clause: "well," "know." "what?!"
+	upper    bool  // has cased letters, none lower case
+	emoticon bool  // punctuation and at most single letters: ":-)" "D:" "<3"
+	clause   bool  // the written field ended a clause: "well," "know." "what?!"
+	phrase   int16 // in one of ownPhraseList: its index+1 on the last word, -1 on the others
 }
 
 type sentScratch struct {
@@ -530,6 +556,41 @@ func (s *Sentiment) squash(lower string) string {
 	return ""
 }
 
+// markPhrases finds the phrases of ownPhraseList. Their words lose their
+// own reading (the "can't" of "can't wait" negates nothing after it), and
+// the last carries the phrase's rating.
+func (s *Sentiment) markPhrases(toks []sentToken) {
+	for i := 0; i < len(toks); i++ {
+		l := toks[i].lower
+		if l == "" || !s.ownFirst[min(len(l), 15)][l[0]&0x7f] {
+			continue
+		}
+		cands, ok := s.own[l]
+		if !ok {
+			continue
+		}
+	next:
+		for _, k := range cands {
+			w := ownPhraseList[k].words
+			if i+len(w) > len(toks) {
+				continue
+			}
+			for j := 1; j < len(w); j++ {
+				if toks[i+j].lower != w[j] || toks[i+j-1].clause {
+					continue next
+				}
+			}
+			for j := range len(w) - 1 {
+				toks[i+j].phrase = -1
+				toks[i+j].lower = "" // a negator or booster inside the phrase reaches nothing after it
+			}
+			toks[i+len(w)-1].phrase = int16(k + 1)
+			i += len(w) - 1
+			break
+		}
+	}
+}
+
 // hasRun3 reports three equal letters in a row, the cheap test before squash.
 func hasRun3(w string) bool {
 	for i := 2; i < len(w); i++ {
@@ -570,6 +631,9 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 			}
 		}
 	}
+	if s.own != nil {
+		s.markPhrases(toks)
+	}
 	// VADER's cap differential: caps emphasis counts only when some, but not all, tokens are ALL CAPS.
 	upper := 0
 	for _, t := range toks {
@@ -590,6 +654,23 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 	}
 	for i := range toks {
 		t := &toks[i]
+		if t.phrase != 0 {
+			if t.phrase > 0 {
+				p := ownPhraseList[t.phrase-1]
+				st.vals[i] = p.value
+				if explain {
+					lexVal[i] = p.value
+					st.why[i] = append(st.why[i], "phrase "+strings.Join(p.words, " "))
+				}
+				if b := i - len(p.words); b >= 0 && !toks[b].clause && s.negates(toks[b].lower) {
+					st.vals[i] *= negScalar // "not fed up", "never blown away"
+					if explain {
+						st.why[i] = append(st.why[i], "negated by "+toks[b].text)
+					}
+				}
+			}
+			continue
+		}
 		if t.emoji {
 			st.vals[i] = t.emojiVal.valence
 			if explain {

@@ -53,6 +53,23 @@ func TestSentimentScore(t *testing.T) {
 		{"inflection missing from the lexicon", "the blazing crappiness of this player", -1},
 		{"tech support names a department", "tech support from apex is nonexistent", 0},
 		{"support still praises", "thanks for the support", 1},
+		// Our own words, emoticons and phrases, for what the lexicon lacks.
+		{"slang the lexicon lacks", "so stoked for tonight", 1},
+		{"interjection the lexicon lacks", "argh. the train again", -1},
+		{"product complaint the lexicon lacks", "the hinge feels flimsy", -1},
+		{"product praise the lexicon lacks", "sturdy and reliable", 1},
+		{"own word elongated", "stoooked", 1},
+		{"own word negated", "not reliable at all", -1},
+		{"eastern smile", "finally home ^_^", 1},
+		{"eastern annoyance", "meeting moved again -_-", -1},
+		{"eastern tears", "T_T", -1},
+		{"can't wait is eagerness", "can't wait for the weekend", 1},
+		{"can't of can't wait negates nothing after it", "cant wait for good news", 1},
+		{"killed it is praise", "you killed it tonight", 1},
+		{"couldn't be happier", "I couldn't be happier with the new card", 1},
+		{"fed up complains", "fed up with this app", -1},
+		{"a phrase can be negated", "I am not fed up", 1},
+		{"rip-off", "what a rip-off", -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +133,8 @@ func TestSentimentExplain(t *testing.T) {
 		"i cannot recommend it enough": "intensified by cannot ... enough",
 		"tech support was slow":        "support +0.00 [names a service]",
 		"it never fails to amaze":      "amaze +",
+		"can't wait to see it":         "wait +2.00 [phrase can't wait]",
+		"never blown away":             "away -2.07 [phrase blown away, negated by never]",
 	} {
 		e := s.Explain(text)
 		if !strings.Contains(e.String(), want) || e.Compound != s.Score(text) {
@@ -131,13 +150,39 @@ func TestVADERRules(t *testing.T) {
 	// The plain VADER rules keep VADER's known misses, which NewSentiment fixes.
 	v, a := NewVADERSentiment(), DefaultSentiment()
 	for _, text := range []string{"ok.", "NO NO NO NO", "do not buy this", "😡", "D:", "Nope :-)", "Got it!",
-		"never fails to amaze", "cannot recommend it enough", "crappiness", "customer support was slow"} {
+		"never fails to amaze", "cannot recommend it enough", "crappiness", "customer support was slow",
+		"flimsy", "^_^", "can't wait", "you killed it"} {
 		if v.Score(text) == a.Score(text) {
 			t.Errorf("%q scores %.3f under both rule sets; the fix made no difference", text, v.Score(text))
 		}
 	}
 	if got := v.Score("good but terrible"); got >= 0 {
 		t.Errorf("VADER rules: good but terrible = %.3f", got)
+	}
+}
+
+func TestSentimentOwnWordsAreOwn(t *testing.T) {
+	// Our ratings only fill gaps: a word, emoticon or phrase the lexicon or
+	// its idioms already rate would be a silent second rating.
+	v := NewVADERSentiment()
+	for w := range ownWords {
+		if _, ok := v.lexicon[w]; ok {
+			t.Errorf("own word %q is in the lexicon already", w)
+		}
+	}
+	for w := range moreEmoticons {
+		_, asIs := v.lexicon[w]
+		if _, lower := v.lexicon[strings.ToLower(w)]; asIs || lower {
+			t.Errorf("own emoticon %q is in the lexicon already", w)
+		}
+	}
+	for _, p := range ownPhraseList {
+		if _, ok := v.idioms[strings.Join(p.words, " ")]; ok {
+			t.Errorf("own phrase %q is a lexicon idiom already", p.words)
+		}
+	}
+	if len(ownPhraseList) > math.MaxInt16 {
+		t.Errorf("%d own phrases do not fit sentToken.phrase", len(ownPhraseList))
 	}
 }
 
