@@ -244,34 +244,11 @@ func (n *nearDups) demoteInto(ctx context.Context, tx *sql.Tx, c nearDupPost, ro
 	return n.addCopies(ctx, root, c.copies+1)
 }
 
-type topicFormat struct {
-	topic  string
-	format affinity.Format
-}
-
-// countedPost is what an original added to the durable totals: its topics
-// (by format) and its topic×brand pairs.
+// countedPost is what demoted originals counted in the durable totals:
+// their topics and topic×brand pairs, a credit the new original uses up.
 type countedPost struct {
-	topics []topicFormat
+	topics []string
 	pairs  []topicBrand
-}
-
-// undo takes an original of the same batch out of the totals it counted.
-func (c *countedPost) undo(res *affinity.CommitResult, brandTotals map[topicBrand]int64) {
-	for _, t := range c.topics {
-		res.Mentions[t.topic][t.format]--
-		if res.Mentions[t.topic][t.format] == 0 {
-			delete(res.Mentions[t.topic], t.format)
-		}
-		if len(res.Mentions[t.topic]) == 0 {
-			delete(res.Mentions, t.topic)
-		}
-	}
-	for _, p := range c.pairs {
-		if brandTotals[p]--; brandTotals[p] == 0 {
-			delete(brandTotals, p)
-		}
-	}
 }
 
 // readStored adds what a stored original counted, read from its rows, as
@@ -297,7 +274,7 @@ func (c *countedPost) readStored(ctx context.Context, tx *sql.Tx, id int64) erro
 		}
 	}
 	for _, t := range topics {
-		c.topics = append(c.topics, topicFormat{topic: t})
+		c.topics = append(c.topics, t)
 		for _, b := range brands {
 			c.pairs = append(c.pairs, topicBrand{t, b})
 		}
@@ -307,11 +284,9 @@ func (c *countedPost) readStored(ctx context.Context, tx *sql.Tx, id int64) erro
 
 // takeTopic uses up the credit of one counted mention of topic.
 func (c *countedPost) takeTopic(topic string) bool {
-	for i, t := range c.topics {
-		if t.topic == topic {
-			c.topics = slices.Delete(c.topics, i, i+1)
-			return true
-		}
+	if i := slices.Index(c.topics, topic); i >= 0 {
+		c.topics = slices.Delete(c.topics, i, i+1)
+		return true
 	}
 	return false
 }

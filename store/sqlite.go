@@ -293,9 +293,6 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 		}
 		defer nd.close()
 
-		// counted holds what each original of this batch added to the
-		// totals, so a demotion within the batch takes it back exactly.
-		counted := map[int64]*countedPost{}
 		for _, ap := range b.Posts {
 			p, a := ap.Post, ap.Analysis
 			ts := unixOrZero(p.Time())
@@ -346,10 +343,9 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 						return err
 					}
 				}
-				if in, ok := counted[c.id]; ok {
-					in.undo(&res, brandTotals)
-					delete(counted, c.id)
-				} else if original == 0 {
+				// Within a batch as across batches: commit order alone
+				// decides the totals, never where a batch happened to end.
+				if original == 0 {
 					if err := credit.readStored(ctx, tx, c.id); err != nil {
 						return fmt.Errorf("post %q: %w", p.ID, err)
 					}
@@ -362,8 +358,6 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 			if original != 0 {
 				continue
 			}
-			mine := &countedPost{}
-			counted[id] = mine
 			// The post's id is new, so no rows of it exist yet: a topic or
 			// brand listed twice for one post is one mention, counted once.
 			var topics []string // the topics inserted for this post, each once
@@ -382,7 +376,6 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 					res.Mentions[topic] = map[affinity.Format]int{}
 				}
 				res.Mentions[topic][p.Format]++
-				mine.topics = append(mine.topics, topicFormat{topic, p.Format})
 			}
 			for i, brand := range a.Brands {
 				if brand == "" || slices.Contains(a.Brands[:i], brand) {
@@ -396,7 +389,6 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 						continue
 					}
 					brandTotals[topicBrand{topic, brand}]++
-					mine.pairs = append(mine.pairs, topicBrand{topic, brand})
 				}
 			}
 			if err := addTerms(ctx, terms, orgs, id, ts, a); err != nil {

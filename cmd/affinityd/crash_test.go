@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -108,6 +109,48 @@ func benchCorpus(t testing.TB, dir string, posts, topics, brands int) (cfgFile, 
 		t.Fatal(err)
 	}
 	return cfgFile, corpus
+}
+
+// datePast moves the corpus's publication dates back so the newest is two
+// days old. The generator dates posts in November 2026, partly after today;
+// a post from the future counts at its collection time (affinity.Post.Time),
+// which differs between two runs, and so would which of two near-duplicates
+// is the earlier.
+func datePast(t testing.TB, corpus string) {
+	t.Helper()
+	raw, err := os.ReadFile(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	recs := make([]map[string]json.RawMessage, len(lines))
+	dates := make([]time.Time, len(lines))
+	var newest time.Time
+	for i, l := range lines {
+		if err := json.Unmarshal(l, &recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(recs[i]["published"], &dates[i]); err != nil {
+			t.Fatal(err)
+		}
+		if dates[i].After(newest) {
+			newest = dates[i]
+		}
+	}
+	shift := time.Now().Add(-48 * time.Hour).Truncate(time.Minute).Sub(newest)
+	var out bytes.Buffer
+	for i, rec := range recs {
+		rec["published"], _ = json.Marshal(dates[i].Add(shift).UTC())
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	if err := os.WriteFile(corpus, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readTSV(t testing.TB, path string) [][]string {
@@ -227,6 +270,7 @@ func TestReplaySurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	cfgFile, corpus := benchCorpus(t, dir, posts, 200, 20)
+	datePast(t, corpus)
 
 	replay := func(db string) *exec.Cmd {
 		return exec.Command(bin, "--config.file", cfgFile, "--storage.path", db, "--log.level", "warn",
