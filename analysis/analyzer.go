@@ -57,7 +57,12 @@ func (a *Analyzer) Analyze(p affinity.Post) affinity.Analysis {
 		Engagement: EngagementScore(p.Engagement),
 		Sentiment:  a.sentiment.Score(title + "\n" + text),
 		Language:   lang,
-		NearDup:    NearDupKeys(title, text),
+	}
+	// Near-duplicate keys only for a post that counts somewhere: one that
+	// matches no topic or brand adds nothing to collapse, and leaving it out
+	// spares the store's lookup, most of a commit's cost (README, Near-duplicates).
+	if len(topics) > 0 || len(brands) > 0 {
+		an.NearDup = NearDupKeys(title, text)
 	}
 	if len(topics) > 0 { // tagging is the costly stage: spent only where a topic counts it
 		an.Terms, an.Organisations = a.postTerms(titleToks, textToks, lang)
