@@ -349,3 +349,23 @@ func TestReplayDefaultOpen(t *testing.T) {
 		t.Fatalf("posts %+v, err %v", res.Posts, err)
 	}
 }
+
+// TestReplayBatch: Options.ReplayBatch (affinityd replay --batch-size)
+// bounds each Fetch; 0 keeps the default.
+func TestReplayBatch(t *testing.T) {
+	for _, tt := range []struct{ batch, want int }{{7, 7}, {0, replayChunk}} {
+		files := &memFiles{files: map[string][]byte{"a.jsonl": records(replayChunk + 1)}}
+		src, err := newReplay(config.Source{Name: "r", Kind: "replay", Path: "a.jsonl"},
+			Options{Open: files.Open, ReplayBatch: tt.batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := src.Fetch(context.Background(), affinity.SourceState{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Posts) != tt.want || !res.More {
+			t.Errorf("batch %d: first fetch %d posts (more %t), want %d and more", tt.batch, len(res.Posts), res.More, tt.want)
+		}
+	}
+}

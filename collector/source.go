@@ -50,6 +50,9 @@ type Options struct {
 	Queries []Query
 	// Open opens a local file named in the config (replay). Nil means os.Open.
 	Open func(name string) (io.ReadCloser, error)
+	// ReplayBatch is how many posts one Fetch of a replay source delivers
+	// at most, hence how many one commit holds; 0 means 5,000.
+	ReplayBatch int
 }
 
 // NewFunc builds a source of one kind from its config.

@@ -186,10 +186,15 @@ func join(s []string) string {
 
 type replayOptions struct {
 	input, source, format string
+	batch                 int // posts per commit
 }
 
 // runReplay is `affinityd replay`: recorded posts through the same pipeline.
 func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stderr io.Writer) int {
+	if o.batch < 0 {
+		fmt.Fprintf(stderr, "affinityd: replay: --batch-size %d: want a positive number of posts\n", o.batch)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, gen, err := openOneShot(ctx, g, logger)
@@ -201,9 +206,10 @@ func runReplay(g globalFlags, logger *slog.Logger, o replayOptions, stdout, stde
 	sc := config.Source{Name: o.source, Kind: "replay", Path: o.input, Format: o.format}
 	d.metrics.SetSources([]server.SourceInfo{{Name: sc.Name, Kind: sc.Kind, Format: sc.Format}})
 	src, err := collector.Kinds["replay"](sc, collector.Options{
-		Logger: logger.With("source", sc.Name),
-		Now:    d.now,
-		Open:   func(name string) (io.ReadCloser, error) { return os.Open(name) },
+		Logger:      logger.With("source", sc.Name),
+		Now:         d.now,
+		Open:        func(name string) (io.ReadCloser, error) { return os.Open(name) },
+		ReplayBatch: o.batch,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "affinityd: replay: %v\n", err)

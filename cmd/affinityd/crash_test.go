@@ -272,9 +272,11 @@ func TestReplaySurvivesSIGKILL(t *testing.T) {
 	cfgFile, corpus := benchCorpus(t, dir, posts, 200, 20)
 	datePast(t, corpus)
 
+	// 1,000-post batches, so CI's small corpus still has several commits
+	// for kills to land between.
 	replay := func(db string) *exec.Cmd {
 		return exec.Command(bin, "--config.file", cfgFile, "--storage.path", db, "--log.level", "warn",
-			"replay", "--input", corpus, "--source", "corpus")
+			"replay", "--input", corpus, "--source", "corpus", "--batch-size", "1000")
 	}
 
 	cleanDB := filepath.Join(dir, "clean.db")

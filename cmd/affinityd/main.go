@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	replayInput := replayCmd.Flag("input", "File to replay: JSONL (see README) or an RSS/Atom/JSON feed.").Required().String()
 	replaySource := replayCmd.Flag("source", "Source name the replayed posts are stored under.").Default("replay").String()
 	replayFormat := replayCmd.Flag("format", "Usage format for posts that do not name one.").Default("audience").Enum("audience", "community", "network")
+	replayBatch := replayCmd.Flag("batch-size", "Posts committed per transaction: at most this many are lost to a crash, and re-read on the next run.").Default("5000").Int()
 	reportCmd := app.Command("report", "Print the work template: relationships, topics, affinity and competitive situation.")
 	var rep reportOptions
 	reportCmd.Flag("format", "Output format.").Default("markdown").EnumVar(&rep.format, reportFormats...)
@@ -73,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case scanCmd.FullCommand():
 		return runScan(g, logger, stdout, stderr)
 	case replayCmd.FullCommand():
-		return runReplay(g, logger, replayOptions{input: *replayInput, source: *replaySource, format: *replayFormat}, stdout, stderr)
+		return runReplay(g, logger, replayOptions{input: *replayInput, source: *replaySource, format: *replayFormat, batch: *replayBatch}, stdout, stderr)
 	case reportCmd.FullCommand():
 		return runReport(g, logger, rep, stdout, stderr)
 	case queryCmd.FullCommand():

@@ -127,8 +127,9 @@ func TestIsTerminal(t *testing.T) {
 	}
 }
 
-// TestReplayShowsProgress replays more than one batch through the command:
-// without a terminal it prints plain lines ending at 100 %, then the summary.
+// TestReplayShowsProgress replays more than one batch (--batch-size 1000)
+// through the command: without a terminal it prints plain lines ending at
+// 100 %, then the summary.
 func TestReplayShowsProgress(t *testing.T) {
 	dir := t.TempDir()
 	input := filepath.Join(dir, "posts.jsonl")
@@ -139,7 +140,7 @@ func TestReplayShowsProgress(t *testing.T) {
 	if err := os.WriteFile(input, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(t, "--storage.path", filepath.Join(dir, "a.db"), "--log.level", "error", "replay", "--input", input)
+	code, out, errOut := runCLI(t, "--storage.path", filepath.Join(dir, "a.db"), "--log.level", "error", "replay", "--input", input, "--batch-size", "1000")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
