@@ -137,18 +137,7 @@ func fixtureLanguageSet(t *testing.T) []labelledText {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "posts", "mastodon", "timeline", "public_timeline_mastodon.social_2020-04-16.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var statuses []struct {
-		Language *string `json:"language"`
-		Content  string  `json:"content"`
-	}
-	if err := json.Unmarshal(data, &statuses); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range statuses {
+	for _, s := range mastodonStatuses(t, root) {
 		if s.Language != nil {
 			set = append(set, labelledText{"mastodon", BaseLanguage(*s.Language), Normalize(s.Content)})
 		}
@@ -209,19 +198,29 @@ func TestDetectLanguageAccuracy(t *testing.T) {
 // On real Mastodon statuses: the platform's language wins whatever the text
 // looks like (the fixture tags an English post "da"); a status without one is
 // detected or left undetermined.
-func TestPostLanguageMastodonFixture(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "posts", "mastodon", "timeline", "public_timeline_mastodon.social_2020-04-16.json"))
+// mastodonStatus is what the language tests read of a Mastodon status.
+type mastodonStatus struct {
+	Language *string `json:"language"`
+	Content  string  `json:"content"`
+}
+
+// mastodonStatuses reads the public timeline fixture under the fixtures
+// root; the test is skipped without it.
+func mastodonStatuses(t *testing.T, root string) []mastodonStatus {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "posts", "mastodon", "timeline", "public_timeline_mastodon.social_2020-04-16.json"))
 	if err != nil {
 		t.Skipf("fixture: %v", err)
 	}
-	var statuses []struct {
-		Language *string `json:"language"`
-		Content  string  `json:"content"`
-	}
+	var statuses []mastodonStatus
 	if err := json.Unmarshal(data, &statuses); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range statuses {
+	return statuses
+}
+
+func TestPostLanguageMastodonFixture(t *testing.T) {
+	for _, s := range mastodonStatuses(t, filepath.Join("..", "..", "shared", "fixtures")) {
 		toks := Tokenize(Normalize(s.Content))
 		if s.Language == nil {
 			if got := PostLanguage("", toks); got != Undetermined { // "百合": two Han characters

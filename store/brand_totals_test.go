@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"testing"
@@ -91,22 +92,8 @@ func TestBrandMentionTotalsSurvivePrune(t *testing.T) {
 // brand_mentions, and that Commit adds on top afterwards.
 func TestMigration0003Backfill(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d driver) {
-		ctx := context.Background()
 		dsn := d.newDSN(t)
-		ms, err := d.migrations()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v2 []migration
-		for _, m := range ms {
-			if m.version <= 2 {
-				v2 = append(v2, m)
-			}
-		}
-		db := d.raw(t, dsn)
-		if err := d.migrate(ctx, db, v2, discard()); err != nil {
-			t.Fatal(err)
-		}
+		db := migratedTo(t, d, dsn, 2)
 		for _, q := range []string{
 			// Ids come from the database (1, 2, 3 on a new one), so its
 			// sequence stays ahead of them for the commit below.
@@ -137,4 +124,25 @@ func TestMigration0003Backfill(t *testing.T) {
 			t.Errorf("brand totals after a commit = %v, want %v", got, want)
 		}
 	})
+}
+
+// migratedTo returns the raw database at dsn with the migrations up to
+// version applied, as an older affinityd left it.
+func migratedTo(t *testing.T, d driver, dsn string, version int) *sql.DB {
+	t.Helper()
+	ms, err := d.migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upTo []migration
+	for _, m := range ms {
+		if m.version <= version {
+			upTo = append(upTo, m)
+		}
+	}
+	db := d.raw(t, dsn)
+	if err := d.migrate(context.Background(), db, upTo, discard()); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -20,20 +20,7 @@ func TestMigration0008KeepsRows(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d driver) {
 		ctx := context.Background()
 		dsn := d.newDSN(t)
-		ms, err := d.migrations()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var before []migration
-		for _, m := range ms {
-			if m.version < 8 {
-				before = append(before, m)
-			}
-		}
-		db := d.raw(t, dsn)
-		if err := d.migrate(ctx, db, before, discard()); err != nil {
-			t.Fatal(err)
-		}
+		db := migratedTo(t, d, dsn, 7)
 		ts := at(0).Unix()
 		for _, q := range []string{
 			`INSERT INTO posts (source, external_id, author, ts, format) VALUES ('src', '1', 'ann', ?, 'network'), ('src', '2', 'bob', ?, 'network')`,

@@ -249,18 +249,8 @@ func TestNearDupLookupUsesKeyRanges(t *testing.T) {
 		args = append(args, k, 100, 0, k, 100, 200)
 	}
 	args = append(args, 4)
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+findOriginalSQL, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	searches := 0
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
+	for _, detail := range queryPlan(t, s.r, findOriginalSQL, args...) {
 		if !strings.Contains(detail, "post_neardup_keys") {
 			continue
 		}
@@ -268,9 +258,6 @@ func TestNearDupLookupUsesKeyRanges(t *testing.T) {
 			t.Errorf("plan step %q, want a search of the primary key by key and ts", detail)
 		}
 		searches++
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if searches != 2*nearDupBands {
 		t.Errorf("%d searches of post_neardup_keys, want %d", searches, 2*nearDupBands)

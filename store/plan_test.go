@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,21 +27,7 @@ func TestDeduplicationUsesIndexes(t *testing.T) {
 		// A demotion moves the copies of a post to its new original.
 		{"copies of a post", repointCopiesSQL, "posts_copy_of", []any{1, 2}},
 	} {
-		rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		got := strings.Join(plan, "; ")
+		got := strings.Join(queryPlan(t, s.r, q.sql, q.args...), "; ")
 		if strings.Contains(got, "SCAN posts") || !strings.Contains(got, "INDEX "+q.index) {
 			t.Errorf("%s: plan %q, want a search of %s", q.name, got, q.index)
 		}
@@ -71,22 +58,31 @@ func TestReadsUseIndexes(t *testing.T) {
 		for i := range args {
 			args[i] = 1
 		}
-		rows, err := s.w.Query("EXPLAIN QUERY PLAN "+q.sql, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if got := strings.Join(plan, "; "); strings.Contains(got, "SCAN ") {
+		if got := strings.Join(queryPlan(t, s.w, q.sql, args...), "; "); strings.Contains(got, "SCAN ") {
 			t.Errorf("%s: plan %q scans a table", q.name, got)
 		}
 	}
+}
+
+// queryPlan returns the steps of SQLite's EXPLAIN QUERY PLAN for query.
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %q: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
