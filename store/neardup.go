@@ -93,6 +93,8 @@ func (a nearDupPost) root() int64 {
 // posts earlier in the same batch are found like stored ones.
 type nearDups struct {
 	rule                             affinity.NearDupRule
+	tx                               *sql.Tx
+	mem                              *nearDupIndex // SQLite's in-memory keys; nil: SQL only
 	find, ins, bump, repoint, demote *sql.Stmt
 	args                             []any // reused between lookups
 }
@@ -112,10 +114,18 @@ var demotedRows = []string{"mentions", "brand_mentions", "post_terms", "post_org
 
 // prepareNearDups prepares the statements; with rule disabled it returns a
 // nearDups that finds nothing and records nothing.
-func prepareNearDups(ctx context.Context, tx *sql.Tx, rule affinity.NearDupRule) (*nearDups, error) {
-	n := &nearDups{rule: rule}
+func prepareNearDups(ctx context.Context, tx *sql.Tx, rule affinity.NearDupRule, mem *nearDupIndex) (*nearDups, error) {
+	n := &nearDups{rule: rule, tx: tx}
 	if rule.MinBands <= 0 {
 		return n, nil
+	}
+	if mem != nil {
+		if !mem.loaded {
+			if err := mem.load(ctx, tx, rule.Horizon); err != nil {
+				return nil, err
+			}
+		}
+		n.mem = mem
 	}
 	for _, st := range []struct {
 		to    **sql.Stmt
@@ -152,6 +162,17 @@ func (n *nearDups) similar(ctx context.Context, keys []uint64, ts int64) ([]near
 		return nil, nil
 	}
 	h := int64(n.rule.Horizon / time.Second)
+	if n.mem != nil && n.mem.covers(ts, h) {
+		ids := n.mem.candidates(keys, ts, h, min(n.rule.MinBands, nearDupBands))
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		out, err := postsByID(ctx, n.tx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("near-duplicate lookup: %w", err)
+		}
+		return out, nil
+	}
 	args := n.args[:0]
 	for i, k := range keys {
 		from, to := ts-h, ts+h
@@ -214,6 +235,9 @@ func (n *nearDups) record(ctx context.Context, id int64, keys []uint64, ts int64
 	}
 	if _, err := n.ins.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("near-duplicate keys: %w", err)
+	}
+	if n.mem != nil {
+		n.mem.add(keys, ts, id)
 	}
 	return nil
 }

@@ -53,6 +53,11 @@ type SQLite struct {
 	// post's insert needs no RETURNING (postInsert); PostgreSQL's does.
 	rowIDs bool
 
+	// nearDups holds post_neardup_keys in memory (neardup_index.go): this
+	// process's writer is the table's only one. Nil on PostgreSQL, where
+	// replicas share the table.
+	nearDups *nearDupIndex
+
 	// testHookBeforeCommit, when set, runs inside every write transaction
 	// just before COMMIT; tests use it to cancel the context at the worst time.
 	testHookBeforeCommit func()
@@ -121,7 +126,7 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 		return nil, fmt.Errorf("store: open sqlite %q: readers: %w", path, err)
 	}
 	logger.Debug("store opened", "path", path)
-	return &SQLite{w: w, r: r, logger: logger, rowIDs: true}, nil
+	return &SQLite{w: w, r: r, logger: logger, rowIDs: true, nearDups: newNearDupIndex()}, nil
 }
 
 // inTx runs fn in one write transaction and commits it; any error, including
@@ -310,6 +315,12 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 	}
 
 	var res affinity.CommitResult
+	var mem *nearDupIndex
+	if s.nearDups != nil && b.NearDup.MinBands > 0 {
+		mem = s.nearDups
+		mem.mu.Lock()
+		defer mem.mu.Unlock()
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = affinity.CommitResult{Mentions: map[string]map[affinity.Format]int{}}
 		// brandTotals counts, per topic and brand, the inserted posts matching
@@ -337,7 +348,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("near-duplicate lock: %w", err)
 			}
 		}
-		nd, err := prepareNearDups(ctx, tx, b.NearDup)
+		nd, err := prepareNearDups(ctx, tx, b.NearDup, mem)
 		if err != nil {
 			return err
 		}
@@ -484,6 +495,9 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 		}
 		return nil
 	})
+	if mem != nil {
+		mem.settle(err == nil, time.Duration(b.NearDup.Horizon))
+	}
 	if err != nil {
 		return affinity.CommitResult{}, fmt.Errorf("store: commit source %q: %w", b.Source, err)
 	}
@@ -728,6 +742,14 @@ LIMIT ?`, topic, limit)
 // topic_brand_totals and source_state stay.
 // On error it returns what earlier batches already deleted.
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if s.nearDups != nil {
+		// Pruned posts' keys go: the next commit reloads what is left.
+		s.nearDups.mu.Lock()
+		defer func() {
+			s.nearDups.invalidate()
+			s.nearDups.mu.Unlock()
+		}()
+	}
 	start := time.Now()
 	cutoff := before.Unix()
 	var total int64

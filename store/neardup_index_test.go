@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/affinityd/affinityd/affinity"
+)
+
+// TestNearDupIndexAnswersAsSQL commits the same posts, in the same batches,
+// to a store using the in-memory key index and to one using the SQL lookup
+// (as PostgreSQL does): every post must end up the same, original or copy
+// of the same original with the same copies. The keys are drawn so that some
+// are held by far more than nearDupNearest posts on one side (boilerplate)
+// and times repeat (ties), where the bound and the tie order decide.
+func TestNearDupIndexAnswersAsSQL(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const posts, batch = 3000, 100
+	rule := affinity.NearDupRule{MinBands: 4, Horizon: 7 * 24 * time.Hour}
+	var all []affinity.AnalyzedPost
+	for i := range posts {
+		keys := make([]uint64, nearDupBands)
+		for b := range keys {
+			switch r := rng.IntN(10); {
+			case r < 3:
+				keys[b] = uint64(b) << 32 // boilerplate: some 900 posts share it, 300 on a side
+			case r < 7:
+				keys[b] = uint64(b)<<32 | 1<<20 | uint64(rng.IntN(200))
+			default:
+				keys[b] = uint64(b)<<32 | 1<<40 | uint64(i)
+			}
+		}
+		ts := at(time.Duration(rng.IntN(20*24)) * time.Hour) // hours over 20 days: many equal times
+		all = append(all, ndPost(fmt.Sprint("p", i), ts, keys, "t"))
+	}
+	ctx := context.Background()
+	open := func(name string, memory bool) *SQLite {
+		s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if !memory {
+			s.nearDups = nil
+		}
+		return s
+	}
+	mem, sq := open("memory.db", true), open("sql.db", false)
+	var demoted int
+	for i := 0; i < posts; i += batch {
+		b := affinity.Batch{Source: "feed", NearDup: rule, Posts: all[i:min(i+batch, posts)]}
+		rm, err := mem.Commit(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := sq.Commit(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rm.NearDuplicates != rs.NearDuplicates || rm.Demoted != rs.Demoted {
+			t.Fatalf("batch %d: in memory %+v, SQL %+v", i/batch, rm, rs)
+		}
+		demoted += rm.Demoted
+	}
+	read := func(s *SQLite) map[string]string {
+		rows, err := s.r.QueryContext(ctx, `SELECT p.external_id, COALESCE(o.external_id, ''), p.copies FROM posts p LEFT JOIN posts o ON o.id = p.copy_of`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var id, orig string
+			var copies int
+			if err := rows.Scan(&id, &orig, &copies); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = fmt.Sprintf("copy of %q, %d copies", orig, copies)
+		}
+		return out
+	}
+	gm, gs := read(mem), read(sq)
+	copies, differ := 0, 0
+	for id, want := range gs {
+		if gm[id] != want {
+			if differ++; differ <= 5 {
+				t.Errorf("post %s: in memory %s, SQL %s", id, gm[id], want)
+			}
+		}
+		if want[:10] != `copy of ""` {
+			copies++
+		}
+	}
+	if differ > 0 {
+		t.Errorf("%d of %d posts differ", differ, len(gs))
+	}
+	// The set must exercise what it is for: copies, demotions, crowding.
+	if copies < posts/10 || demoted == 0 {
+		t.Errorf("%d copies and %d demotions among %d posts: the set no longer tests the lookup", copies, demoted, posts)
+	}
+	t.Logf("%d posts, %d copies, %d demotions: the same in memory and in SQL", posts, copies, demoted)
+}
+
+// TestNearDupIndexRollbackAndTrim: keys of a commit that failed leave the
+// index with it (a post similar to one never stored is an original), and an
+// index trimmed to its cap still answers, from SQL for what it dropped.
+func TestNearDupIndexRollbackAndTrim(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "index.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	commitIn := func(ctx context.Context, p affinity.AnalyzedPost) (affinity.CommitResult, error) {
+		return s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule, Posts: []affinity.AnalyzedPost{p}})
+	}
+	commitOne := func(p affinity.AnalyzedPost) (affinity.CommitResult, error) { return commitIn(ctx, p) }
+	if _, err := commitOne(ndPost("first", at(0), ndKeys(1, 1, nearDupBands), "t")); err != nil {
+		t.Fatal(err)
+	}
+	// Cancelled just before COMMIT: the transaction rolls back.
+	cctx, cancel := context.WithCancel(ctx)
+	s.testHookBeforeCommit = cancel
+	if _, err := commitIn(cctx, ndPost("lost", at(-time.Hour), ndKeys(2, 2, nearDupBands), "t")); err == nil {
+		t.Fatal("commit cancelled before COMMIT succeeded")
+	}
+	s.testHookBeforeCommit = nil
+	if n := s.nearDups.n; n != nearDupBands {
+		t.Fatalf("index holds %d entries after a failed commit, want the first post's %d", n, nearDupBands)
+	}
+	res, err := commitOne(ndPost("like-lost", at(0), ndKeys(2, 3, 8), "t"))
+	if err != nil || res.NearDuplicates != 0 || res.Demoted != 0 {
+		t.Fatalf("a post similar only to a rolled-back one: %+v, %v; want an original", res, err)
+	}
+
+	// Past the cap, the index keeps only what it can; the rest is SQL's.
+	s.nearDups.limit = 3 * nearDupBands
+	for i := range 5 {
+		if _, err := commitOne(ndPost(fmt.Sprint("filler", i), at(time.Duration(-20*24+i)*time.Hour), ndKeys(uint64(10+i), uint64(10+i), nearDupBands), "t")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.nearDups.n > s.nearDups.limit {
+		t.Errorf("index holds %d entries, over its cap %d", s.nearDups.n, s.nearDups.limit)
+	}
+	// A copy of a post the index dropped (20 days back) is still found.
+	res, err = commitOne(ndPost("copy-of-filler", at(-20*24*time.Hour+time.Minute), ndKeys(10, 99, 6), "t"))
+	if err != nil || res.NearDuplicates != 1 {
+		t.Errorf("copy of a post trimmed from the index: %+v, %v; want a copy", res, err)
+	}
+	// And one of a recent post, from the index or SQL alike.
+	res, err = commitOne(ndPost("copy-of-first", at(time.Minute), ndKeys(1, 98, 6), "t"))
+	if err != nil || res.NearDuplicates != 1 {
+		t.Errorf("copy of a recent post: %+v, %v; want a copy", res, err)
+	}
+}
