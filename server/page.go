@@ -256,7 +256,7 @@ Window <time datetime="{{iso .Snapshot.Window.From}}">{{ts .Snapshot.Window.From
 <h2 id="evidence">Evidence</h2>
 {{if .EvidenceNone}}<p class="muted">Evidence posts are not available in this daemon.</p>
 {{else if .EvidenceErr}}<p class="bad">Evidence could not be loaded; see the daemon's log.</p>
-{{else}}{{if .AnyCopies}}<p class="meta">“+N copies”: near-duplicates (reposts, cross-posts, syndicated copies) collapse into the first post seen, which counts as one mention.</p>{{end}}
+{{else}}{{if .AnyCopies}}<p class="meta">“+N copies”: near-duplicates (reposts, cross-posts, syndicated copies) collapse into the earliest-dated of them, which counts as one mention.</p>{{end}}
 <div class="cols">
 <div><h3>Latest posts</h3>{{template "posts" .Latest}}</div>
 <div><h3>Most engaging posts</h3>{{if .Engaging}}{{template "posts" .Engaging}}{{else}}<p class="muted">No reactions recorded on the recent posts.</p>{{end}}</div>
