@@ -59,6 +59,7 @@ type daemon struct {
 	leading        atomic.Bool            // holds the scoring lease
 	held           heldSources            // source leases this replica believes it holds
 	leaseFailing   atomic.Bool            // the last lease query failed (logged once)
+	leaseFailedAt  atomic.Int64           // when a lease query last failed, Unix nanoseconds
 	configMismatch atomic.Bool            // the leader's snapshot has other topics (logged once)
 	configsSeen    atomic.Pointer[string] // other replicas' differing config hashes last logged
 	scoringFailing atomic.Bool            // the last scoring pass failed (logged once)

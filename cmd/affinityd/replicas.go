@@ -188,13 +188,23 @@ func (h *heldSources) set(name string, held bool) {
 	}
 }
 
+// leaseRecoveryQuiet is how long after the last failure a success must
+// come to count as recovery: a database shutting down closes the pool's
+// connections one by one, so for a moment queries on the others still
+// succeed between failures, and the log would say "unavailable" twice.
+const leaseRecoveryQuiet = time.Second
+
 // leaseOutcome logs a failing lease store once, and once when it recovers,
 // not at every source's every run.
 func (d *daemon) leaseOutcome(err error) {
 	if err != nil {
+		d.leaseFailedAt.Store(time.Now().UnixNano())
 		if !d.leaseFailing.Swap(true) {
 			d.logger.Warn("leases unavailable: skipping runs until the database answers", "err", err)
 		}
+		return
+	}
+	if time.Since(time.Unix(0, d.leaseFailedAt.Load())) < leaseRecoveryQuiet {
 		return
 	}
 	if d.leaseFailing.Swap(false) {
