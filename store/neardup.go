@@ -120,10 +120,8 @@ func prepareNearDups(ctx context.Context, tx *sql.Tx, rule affinity.NearDupRule,
 		return n, nil
 	}
 	if mem != nil {
-		if !mem.loaded {
-			if err := mem.load(ctx, tx, rule.Horizon); err != nil {
-				return nil, err
-			}
+		if err := mem.ready(ctx, tx, rule.Horizon); err != nil {
+			return nil, err
 		}
 		n.mem = mem
 	}

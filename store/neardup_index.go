@@ -23,8 +23,12 @@ import (
 type nearDupIndex struct {
 	mu     sync.Mutex // held for a whole Commit or Prune
 	loaded bool
-	lo     int64 // every stored key with ts >= lo is here
-	maxTS  int64
+	// version is the writer connection's PRAGMA data_version at load: it
+	// changes when another connection (another process) commits, and then
+	// the index is read again rather than miss that process's posts.
+	version int64
+	lo      int64 // every stored key with ts >= lo is here
+	maxTS   int64
 	// Most keys are held by one post: those sit in one, the others in
 	// many, sorted by (ts, id); a slice per key cost 40 MB more for the
 	// 100,000-post corpus.
@@ -49,6 +53,19 @@ type ndAdded struct {
 const nearDupIndexCap = 2_000_000
 
 func newNearDupIndex() *nearDupIndex { return &nearDupIndex{limit: nearDupIndexCap} }
+
+// ready loads the index unless it is loaded and nobody else wrote since.
+func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Duration) error {
+	var version int64
+	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		return fmt.Errorf("near-duplicate index: %w", err)
+	}
+	if x.loaded && version == x.version {
+		return nil
+	}
+	x.version = version
+	return x.load(ctx, tx, horizon)
+}
 
 // load reads the keys dated within twice the horizon of the newest (all of
 // them on a young store); callers hold mu.

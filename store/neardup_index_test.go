@@ -158,3 +158,31 @@ func TestNearDupIndexRollbackAndTrim(t *testing.T) {
 		t.Errorf("copy of a recent post: %+v, %v; want a copy", res, err)
 	}
 }
+
+// TestNearDupIndexSeesOtherWriters: two processes may write one SQLite file
+// (a replay beside the daemon); a post the other committed is found.
+func TestNearDupIndexSeesOtherWriters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	open := func() *SQLite {
+		s, err := OpenSQLite(ctx, path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	daemon, replay := open(), open()
+	commitTo := func(s *SQLite, p affinity.AnalyzedPost) affinity.CommitResult {
+		res, err := s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule, Posts: []affinity.AnalyzedPost{p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	commitTo(daemon, ndPost("a", at(0), ndKeys(1, 1, nearDupBands), "t")) // the daemon's index is loaded
+	commitTo(replay, ndPost("b", at(-time.Hour), ndKeys(2, 2, nearDupBands), "t"))
+	if res := commitTo(daemon, ndPost("b-copy", at(time.Hour), ndKeys(2, 3, 8), "t")); res.NearDuplicates != 1 {
+		t.Errorf("copy of a post another process committed: %+v, want a copy", res)
+	}
+}
