@@ -123,23 +123,28 @@ func (l *Replicas) LeaseHolder(ctx context.Context, name string) (holder string,
 // Holders counts the unexpired leases whose names start with prefix, per
 // holder: the live replicas and how much work each holds, for balancing.
 func (l *Replicas) Holders(ctx context.Context, prefix string) (map[string]int, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT holder, COUNT(*) FROM leases WHERE name LIKE ? ESCAPE '\' AND expires_at > ? GROUP BY holder`,
+	return byHolder[int](ctx, l.db, "lease holders", `SELECT holder, COUNT(*) FROM leases WHERE name LIKE ? ESCAPE '\' AND expires_at > ? GROUP BY holder`,
 		likePrefix(prefix), l.Now().UnixMilli())
+}
+
+// byHolder runs query, whose rows are (holder, value), into a map.
+func byHolder[V any](ctx context.Context, db *sql.DB, what, query string, args ...any) (map[string]V, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: lease holders: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	out := map[string]V{}
 	for rows.Next() {
 		var h string
-		var n int
-		if err := rows.Scan(&h, &n); err != nil {
-			return nil, fmt.Errorf("store: lease holders: %w", err)
+		var v V
+		if err := rows.Scan(&h, &v); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
-		out[h] = n
+		out[h] = v
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: lease holders: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -173,22 +178,6 @@ func (l *Replicas) Announce(ctx context.Context, holder, configHash string, ttl 
 // ConfigHashes returns the configuration hash of every live replica, by
 // holder.
 func (l *Replicas) ConfigHashes(ctx context.Context) (map[string]string, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT holder, config_hash FROM leases WHERE name LIKE ? ESCAPE '\' AND expires_at > ?`,
+	return byHolder[string](ctx, l.db, "replica configs", `SELECT holder, config_hash FROM leases WHERE name LIKE ? ESCAPE '\' AND expires_at > ?`,
 		likePrefix(ReplicaPrefix), l.Now().UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("store: replica configs: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var h, hash string
-		if err := rows.Scan(&h, &hash); err != nil {
-			return nil, fmt.Errorf("store: replica configs: %w", err)
-		}
-		out[h] = hash
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: replica configs: %w", err)
-	}
-	return out, nil
 }

@@ -194,16 +194,25 @@ func (n *nearDups) similar(ctx context.Context, keys []uint64, ts int64) ([]near
 	defer rows.Close()
 	var out []nearDupPost
 	for rows.Next() {
-		var c nearDupPost
-		if err := rows.Scan(&c.id, &c.ts, &c.source, &c.extID, &c.copyOf, &c.copies); err != nil {
+		if err := scanNearDupPost(rows, &out); err != nil {
 			return nil, fmt.Errorf("near-duplicate lookup: %w", err)
 		}
-		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("near-duplicate lookup: %w", err)
 	}
 	return out, nil
+}
+
+// scanNearDupPost appends the row (id, ts, source, external_id, copy_of,
+// copies) to out.
+func scanNearDupPost(rows *sql.Rows, out *[]nearDupPost) error {
+	var c nearDupPost
+	if err := rows.Scan(&c.id, &c.ts, &c.source, &c.extID, &c.copyOf, &c.copies); err != nil {
+		return err
+	}
+	*out = append(*out, c)
+	return nil
 }
 
 // originalOf returns the original a post at ts with source and id is a copy
@@ -251,9 +260,9 @@ func (n *nearDups) addCopies(ctx context.Context, original, copies int64) error 
 // demoteInto makes the original c a copy of root: its copies follow it, and
 // its own rows (mentions, brands, terms, organisations) go, as a copy has
 // none. The caller settles the durable totals.
-func (n *nearDups) demoteInto(ctx context.Context, tx *sql.Tx, c nearDupPost, root int64) error {
+func (n *nearDups) demoteInto(ctx context.Context, c nearDupPost, root int64) error {
 	for _, table := range demotedRows {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE post_id = ?`, c.id); err != nil {
+		if _, err := n.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE post_id = ?`, c.id); err != nil {
 			return fmt.Errorf("near-duplicate demotion of post %d: %s: %w", c.id, table, err)
 		}
 	}
@@ -295,8 +304,8 @@ func (c *countedPost) readStored(ctx context.Context, tx *sql.Tx, id int64) erro
 			return fmt.Errorf("near-duplicate demotion of post %d: %w", id, err)
 		}
 	}
+	c.topics = append(c.topics, topics...)
 	for _, t := range topics {
-		c.topics = append(c.topics, t)
 		for _, b := range brands {
 			c.pairs = append(c.pairs, topicBrand{t, b})
 		}
@@ -305,19 +314,16 @@ func (c *countedPost) readStored(ctx context.Context, tx *sql.Tx, id int64) erro
 }
 
 // takeTopic uses up the credit of one counted mention of topic.
-func (c *countedPost) takeTopic(topic string) bool {
-	if i := slices.Index(c.topics, topic); i >= 0 {
-		c.topics = slices.Delete(c.topics, i, i+1)
-		return true
-	}
-	return false
-}
+func (c *countedPost) takeTopic(topic string) bool { return takeOne(&c.topics, topic) }
 
 // takePair uses up the credit of one counted topic×brand pair.
-func (c *countedPost) takePair(p topicBrand) bool {
-	if i := slices.Index(c.pairs, p); i >= 0 {
-		c.pairs = slices.Delete(c.pairs, i, i+1)
-		return true
+func (c *countedPost) takePair(p topicBrand) bool { return takeOne(&c.pairs, p) }
+
+// takeOne removes one v from *s and reports whether there was one.
+func takeOne[T comparable](s *[]T, v T) bool {
+	i := slices.Index(*s, v)
+	if i >= 0 {
+		*s = slices.Delete(*s, i, i+1)
 	}
-	return false
+	return i >= 0
 }

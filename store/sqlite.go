@@ -410,7 +410,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 						return fmt.Errorf("post %q: %w", p.ID, err)
 					}
 				}
-				if err := nd.demoteInto(ctx, tx, c, root); err != nil {
+				if err := nd.demoteInto(ctx, c, root); err != nil {
 					return fmt.Errorf("post %q: %w", p.ID, err)
 				}
 				res.Demoted++
