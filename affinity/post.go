@@ -134,5 +134,5 @@ type CommitResult struct {
 	// this batch: it is dated earlier, so it is their original (a slow feed,
 	// a backfill).
 	Demoted  int
-	Mentions map[string]map[Format]int // topic -> format -> mentions inserted
+	Mentions map[string]map[Format]int // topic -> format -> mentions added to the durable totals
 }

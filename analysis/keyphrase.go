@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 )
 
 // Keyphrases returns up to n keyphrases of a document, best first, lower-cased.
@@ -102,57 +101,12 @@ func keyphrasesWith(doc string, n int, p keyParams) []string {
 	return rankKeyphrases(tagTokens(toks), n, p)
 }
 
-// keyCandidates returns the candidate phrases of tagged text: maximal runs
-// of nouns and adjectives ending in a noun, cut at stop words, numbers and
-// punctuation (a hyphen inside a compound joins), at most maxWords long
-// (longer runs keep their last words: English noun phrases are head-final).
-// It differs from nounPhrases (terms.go, the per-post path) in the knobs
-// adjAfter and generic, and in keeping words such as "new" or "time", which
-// the social-media noise list drops but abstracts use in phrases.
+// keyCandidates returns the candidate phrases of tagged text (see
+// nounPhrases), at most p.maxWords long. Unlike the per-post terms it keeps
+// words such as "new" or "time", which the social-media noise list drops
+// but abstracts use in phrases.
 func keyCandidates(tg []tagged, p keyParams) []candidate {
-	var out []candidate
-	var words, tags []string
-	var idx []int
-	emit := func(words []string, idx []int) {
-		stems := make([]string, len(words))
-		for i, w := range words {
-			stems[i] = Stem(w)
-		}
-		out = append(out, candidate{words: slices.Clone(words), key: strings.Join(stems, " "), first: idx[0]})
-	}
-	flush := func() {
-		for len(tags) > 0 && !isNounTag(tags[len(tags)-1]) {
-			words, tags, idx = words[:len(words)-1], tags[:len(tags)-1], idx[:len(idx)-1]
-		}
-		for p.generic && len(words) > 1 && genericAdjectives[words[0]] {
-			words, tags, idx = words[1:], tags[1:], idx[1:]
-		}
-		if len(words) > 0 {
-			if len(words) > p.maxWords {
-				words, idx = words[len(words)-p.maxWords:], idx[len(idx)-p.maxWords:]
-			}
-			emit(words, idx)
-		}
-		words, tags, idx = words[:0], tags[:0], idx[:0]
-	}
-	for i, t := range tg {
-		if t.Kind == Punct && t.Text == "-" && len(words) > 0 && i+1 < len(tg) && tg[i+1].Kind == Word {
-			continue
-		}
-		lw := strings.ToLower(t.Text)
-		ok := t.Kind == Word && (isNounTag(t.tag) || isAdjTag(t.tag)) &&
-			hasLetter(lw) && utf8.RuneCountInString(lw) > 1 && !stopWords[lw] && !calendarWords[lw]
-		if !ok {
-			flush()
-			continue
-		}
-		if !p.adjAfter && !isNounTag(t.tag) && len(tags) > 0 && isNounTag(tags[len(tags)-1]) {
-			flush()
-		}
-		words, tags, idx = append(words, lw), append(tags, t.tag), append(idx, i)
-	}
-	flush()
-	return out
+	return nounPhrases(tg, phraseRules{maxWords: p.maxWords, adjAfter: p.adjAfter, generic: p.generic})
 }
 
 func rankKeyphrases(tg []tagged, n int, p keyParams) []string {

@@ -57,8 +57,8 @@ type topicInfo struct {
 	query *queryNode // a boolean topic's query; nil for a topic of terms
 }
 
+// phrase is what a phrase of the trie (ends) matches; its words are the trie's path.
 type phrase struct {
-	words   []string // folded
 	targets []target
 }
 
@@ -159,7 +159,7 @@ func (m *Matcher) add(ids map[string]int32, term string, tgt target) error {
 	if !ok {
 		id = int32(len(m.phrases))
 		ids[key] = id
-		m.phrases = append(m.phrases, phrase{words: words})
+		m.phrases = append(m.phrases, phrase{})
 		node := int32(0)
 		for _, w := range words {
 			wid, ok := m.vocab[w]

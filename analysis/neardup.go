@@ -109,27 +109,27 @@ func (h *shingler) add(s string) {
 			i += size
 			for i < len(s) {
 				r, size := utf8.DecodeRuneInString(s[i:])
-				if !isSimhashRune(r) && r != '.' && r != '@' {
+				if !isShingleRune(r) && r != '.' && r != '@' {
 					break
 				}
 				i += size
 			}
 		case isIdeograph(r):
 			// Scripts written without spaces: every character is a word.
-			h.word(simhashRune(simhashSeed, unicode.ToLower(r)))
+			h.word(fnvRune(fnvOffset, unicode.ToLower(r)))
 			i += size
-		case isSimhashRune(r):
-			w := uint64(simhashSeed)
+		case isShingleRune(r):
+			w := uint64(fnvOffset)
 			start := i
 			for i < len(s) {
 				r, size := rune(s[i]), 1
 				if r >= utf8.RuneSelf {
 					r, size = utf8.DecodeRuneInString(s[i:])
 				}
-				if !isSimhashRune(r) || isIdeograph(r) {
+				if !isShingleRune(r) || isIdeograph(r) {
 					break
 				}
-				w = simhashRune(w, unicode.ToLower(r))
+				w = fnvRune(w, unicode.ToLower(r))
 				i += size
 			}
 			if !repostMarker(s[start:i]) {
@@ -184,26 +184,22 @@ var minhashMul = func() (m [NearDupBands * nearDupRows]uint64) {
 	return m
 }()
 
-const (
-	simhashSeed  = 14695981039346656037
-	simhashPrime = 1099511628211
-)
-
-// simhashRune folds r into an FNV-1a hash, one byte per UTF-8 byte.
-func simhashRune(h uint64, r rune) uint64 {
+// fnvRune folds r into an FNV-1a hash (fnvOffset, fnvPrime: tagger.go), one
+// byte per UTF-8 byte.
+func fnvRune(h uint64, r rune) uint64 {
 	if r < utf8.RuneSelf {
-		return (h ^ uint64(r)) * simhashPrime
+		return (h ^ uint64(r)) * fnvPrime
 	}
 	var buf [utf8.UTFMax]byte
 	n := utf8.EncodeRune(buf[:], r)
 	for _, c := range buf[:n] {
-		h = (h ^ uint64(c)) * simhashPrime
+		h = (h ^ uint64(c)) * fnvPrime
 	}
 	return h
 }
 
 // mix64 is SplitMix64's finalizer: every output bit depends on every input
-// bit, which SimHash's per-bit votes need.
+// bit, so the multiply-shift MinHash functions see well-spread shingles.
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xBF58476D1CE4E5B9
@@ -213,7 +209,9 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-func isSimhashRune(r rune) bool {
+// isShingleRune reports the runes of a word for the keys. It is not
+// isWordRune (tokenize.go) and must not change: stored keys depend on it.
+func isShingleRune(r rune) bool {
 	if r < utf8.RuneSelf {
 		return 'a' <= r|0x20 && r|0x20 <= 'z' || '0' <= r && r <= '9'
 	}

@@ -91,13 +91,21 @@ type candidate struct {
 
 func (c candidate) display() string { return strings.Join(c.words, " ") }
 
+// phraseRules are how nounPhrases cuts candidates: per post (postTerms) or
+// for keyphrases (keyCandidates).
+type phraseRules struct {
+	maxWords int               // a longer sequence keeps its last maxWords words
+	noise    func(string) bool // lower-cased words that end a phrase beyond stopWords, except in a name; nil: none
+	adjAfter bool              // an adjective after a noun continues the phrase instead of starting one
+	generic  bool              // leading genericAdjectives are cut
+}
+
 // nounPhrases returns the candidates of tagged text: maximal sequences of
-// adjectives followed by nouns (JJ* NN+), cut at stop words, numbers,
-// mentions, hashtags and punctuation, except a hyphen inside a compound
-// ("peak-to-peak" stays cut at "to", "customer-service" joins). A sequence
-// longer than maxWords keeps its last maxWords words. stop decides which
-// lower-cased words end a phrase.
-func nounPhrases(tg []tagged, maxWords int, stop func(string) bool) []candidate {
+// adjectives followed by nouns (JJ* NN+, or {JJ,NN}+ ending in a noun with
+// adjAfter), cut at stop words, numbers, mentions, hashtags and punctuation,
+// except a hyphen inside a compound ("peak-to-peak" stays cut at "to",
+// "customer-service" joins).
+func nounPhrases(tg []tagged, r phraseRules) []candidate {
 	var out []candidate
 	var words []string
 	var tags []string
@@ -107,9 +115,12 @@ func nounPhrases(tg []tagged, maxWords int, stop func(string) bool) []candidate 
 		for len(tags) > 0 && !isNounTag(tags[len(tags)-1]) {
 			words, tags, idx = words[:len(words)-1], tags[:len(tags)-1], idx[:len(idx)-1]
 		}
+		for r.generic && len(words) > 1 && genericAdjectives[words[0]] {
+			words, tags, idx = words[1:], tags[1:], idx[1:]
+		}
 		if len(words) > 0 {
-			if len(words) > maxWords {
-				words, idx = words[len(words)-maxWords:], idx[len(idx)-maxWords:]
+			if len(words) > r.maxWords {
+				words, idx = words[len(words)-r.maxWords:], idx[len(idx)-r.maxWords:]
 			}
 			stems := make([]string, len(words))
 			for i, w := range words {
@@ -128,13 +139,13 @@ func nounPhrases(tg []tagged, maxWords int, stop func(string) bool) []candidate 
 		// list does not cut it ("New York", "Good Energy"); function words do.
 		name := isProperTag(t.tag) && !t.start && capitalized(t.Text)
 		ok := t.Kind == Word && (isNounTag(t.tag) || isAdjTag(t.tag)) && hasLetter(lw) &&
-			utf8.RuneCountInString(lw) > 1 && !stopWords[lw] && !calendarWords[lw] && (name || !stop(lw))
+			utf8.RuneCountInString(lw) > 1 && !stopWords[lw] && !calendarWords[lw] && (name || r.noise == nil || !r.noise(lw))
 		if !ok {
 			flush()
 			continue
 		}
 		// An adjective after a noun starts a new phrase: "service great app".
-		if isAdjTag(t.tag) && len(tags) > 0 && isNounTag(tags[len(tags)-1]) {
+		if !r.adjAfter && isAdjTag(t.tag) && len(tags) > 0 && isNounTag(tags[len(tags)-1]) {
 			flush()
 		}
 		words, tags, idx = append(words, lw), append(tags, t.tag), append(idx, i)
@@ -272,7 +283,7 @@ func collectTerms(tg []tagged, phrases bool) []string {
 		}
 	}
 	if phrases {
-		for _, c := range nounPhrases(tg, maxTermWords, isTermStopWord) {
+		for _, c := range nounPhrases(tg, phraseRules{maxWords: maxTermWords, noise: isTermStopWord}) {
 			add(c.key, c.display(), c.first)
 		}
 	}

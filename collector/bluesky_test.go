@@ -36,7 +36,7 @@ func (r bskyFixtureRecord) uri() string {
 }
 
 // bskyCaptured reads a capture_*.json file (an account's real posts).
-func bskyCaptured(t *testing.T, name string) []bskyFixtureRecord {
+func bskyCaptured(t testing.TB, name string) []bskyFixtureRecord {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(bskyFixtures, name))
 	if err != nil {

@@ -230,27 +230,13 @@ func FuzzRedditResponse(f *testing.F) {
 func blueskySeeds(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(bskyFixtures, "capture_*.json"))
 	for _, p := range files {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var doc struct {
-			AccountMeta struct{ Identity struct{ DID, Handle string } } `json:"accountMeta"`
-			PostRecords []struct {
-				URI   string          `json:"uri"`
-				Value json.RawMessage `json:"value"`
-			} `json:"postRecords"`
-		}
-		if json.Unmarshal(raw, &doc) != nil {
-			continue
-		}
 		var views []map[string]any
-		for i, r := range doc.PostRecords {
+		for i, r := range bskyCaptured(f, filepath.Base(p)) {
 			if i == 20 {
 				break
 			}
-			views = append(views, map[string]any{"uri": r.URI, "cid": "bafy", "record": r.Value,
-				"author":    map[string]any{"did": doc.AccountMeta.Identity.DID, "handle": doc.AccountMeta.Identity.Handle},
+			views = append(views, map[string]any{"uri": r.uri(), "cid": "bafy", "record": r.Record,
+				"author":    map[string]any{"did": r.DID, "handle": r.Handle},
 				"indexedAt": "2024-03-10T00:00:00Z", "likeCount": 3, "repostCount": 1, "replyCount": 2})
 		}
 		if b, err := json.Marshal(map[string]any{"posts": views, "cursor": "20"}); err == nil {
@@ -284,26 +270,12 @@ func FuzzBlueskyResponse(f *testing.F) {
 func FuzzJetstreamEvent(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(bskyFixtures, "capture_*.json"))
 	for _, p := range files {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var doc struct {
-			PostRecords []struct {
-				URI   string          `json:"uri"`
-				Value json.RawMessage `json:"value"`
-			} `json:"postRecords"`
-		}
-		if json.Unmarshal(raw, &doc) != nil {
-			continue
-		}
-		for i, r := range doc.PostRecords {
+		for i, r := range bskyCaptured(f, filepath.Base(p)) {
 			if i == 10 {
 				break
 			}
-			did, rkey, _ := blueskyParseURI(r.URI)
-			ev, _ := json.Marshal(map[string]any{"did": did, "time_us": 1702100000000000 + i, "kind": "commit",
-				"commit": map[string]any{"operation": "create", "collection": "app.bsky.feed.post", "rkey": rkey, "record": r.Value}})
+			ev, _ := json.Marshal(map[string]any{"did": r.DID, "time_us": 1702100000000000 + i, "kind": "commit",
+				"commit": map[string]any{"operation": "create", "collection": "app.bsky.feed.post", "rkey": r.RKey, "record": r.Record}})
 			f.Add(ev)
 		}
 	}

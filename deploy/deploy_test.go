@@ -872,6 +872,49 @@ func TestKubernetesResources(t *testing.T) {
 	}
 }
 
+// builtObject is one object of a kustomize build.
+type builtObject struct {
+	kind string
+	node yaml.Node
+}
+
+// decode decodes the object into v, the shape a test needs of its kind.
+func (o builtObject) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := o.node.Decode(v); err != nil {
+		t.Fatalf("kubectl kustomize %s: %v", o.kind, err)
+	}
+}
+
+// kustomizeBuild runs `kubectl kustomize dir` and returns the objects it builds.
+func kustomizeBuild(t *testing.T, kubectl, dir string) []builtObject {
+	t.Helper()
+	cmd := exec.Command(kubectl, "kustomize", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	var objs []builtObject
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var obj builtObject
+		if err := dec.Decode(&obj.node); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("kubectl kustomize %s output: %v", dir, err)
+			}
+			return objs
+		}
+		var head struct {
+			Kind string `yaml:"kind"`
+		}
+		obj.decode(t, &head)
+		obj.kind = head.Kind
+		objs = append(objs, obj)
+	}
+}
+
 // With kubectl on PATH, the base must build, its ServiceMonitor must select the
 // Service it ships, and the built PrometheusRule must still carry the rule files'
 // groups. (Without kubectl, TestKubernetesResources checks the files alone.)
@@ -880,30 +923,13 @@ func TestKustomizeBuild(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl is not on PATH; TestKubernetesResources checked the files")
 	}
-	cmd := exec.Command(kubectl, "kustomize", "kubernetes")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize kubernetes: %v\n%s", err, stderr.String())
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(out))
 	var svcLabels, smSelector map[string]string
 	var svcPort string
 	var smPorts []string
 	found := map[string]bool{}
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("kubectl kustomize output: %v", err)
-			}
-			break
-		}
-		b, _ := yaml.Marshal(obj)
-		kind, _ := obj["kind"].(string)
-		found[kind] = true
-		switch kind {
+	for _, obj := range kustomizeBuild(t, kubectl, "kubernetes") {
+		found[obj.kind] = true
+		switch obj.kind {
 		case "Service":
 			var s struct {
 				Metadata struct {
@@ -915,9 +941,7 @@ func TestKustomizeBuild(t *testing.T) {
 					} `yaml:"ports"`
 				} `yaml:"spec"`
 			}
-			if err := yaml.Unmarshal(b, &s); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &s)
 			svcLabels = s.Metadata.Labels
 			if len(s.Spec.Ports) > 0 {
 				svcPort = s.Spec.Ports[0].Name
@@ -933,18 +957,14 @@ func TestKustomizeBuild(t *testing.T) {
 					} `yaml:"endpoints"`
 				} `yaml:"spec"`
 			}
-			if err := yaml.Unmarshal(b, &sm); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &sm)
 			smSelector = sm.Spec.Selector.MatchLabels
 			for _, e := range sm.Spec.Endpoints {
 				smPorts = append(smPorts, e.Port)
 			}
 		case "PrometheusRule":
 			var pr prometheusRule
-			if err := yaml.Unmarshal(b, &pr); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &pr)
 			compareGroups(t, "built PrometheusRule", pr.Spec.Groups)
 		}
 	}
@@ -1002,13 +1022,6 @@ func TestReplicasOverlay(t *testing.T) {
 		loadsOnPostgres(t, "kubernetes-replicas/affinityd.yml", b)
 		t.Skip("kubectl is not on PATH: the overlay's configuration loads; the build is not checked")
 	}
-	cmd := exec.Command(kubectl, "kustomize", "kubernetes-replicas")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize kubernetes-replicas: %v\n%s", err, stderr.String())
-	}
 	type container struct {
 		Name string   `yaml:"name"`
 		Args []string `yaml:"args"`
@@ -1038,36 +1051,20 @@ func TestReplicasOverlay(t *testing.T) {
 	}
 	var configText string
 	found := map[string]int{}
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("kubectl kustomize output: %v", err)
-			}
-			break
-		}
-		b, _ := yaml.Marshal(obj)
-		kind, _ := obj["kind"].(string)
-		found[kind]++
-		switch kind {
+	for _, obj := range kustomizeBuild(t, kubectl, "kubernetes-replicas") {
+		found[obj.kind]++
+		switch obj.kind {
 		case "Deployment":
-			if err := yaml.Unmarshal(b, &deployment); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &deployment)
 		case "ConfigMap":
 			var cm struct {
 				Data map[string]string `yaml:"data"`
 			}
-			if err := yaml.Unmarshal(b, &cm); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &cm)
 			configText = cm.Data["affinityd.yml"]
 		case "PrometheusRule":
 			var pr prometheusRule
-			if err := yaml.Unmarshal(b, &pr); err != nil {
-				t.Fatal(err)
-			}
+			obj.decode(t, &pr)
 			compareGroups(t, "the overlay's PrometheusRule", pr.Spec.Groups)
 		}
 	}

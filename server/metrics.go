@@ -255,21 +255,18 @@ func (m *Metrics) RunSkipped(source, reason string) {
 }
 
 // SetScoringLeader records whether this replica leads scoring.
-func (m *Metrics) SetScoringLeader(leader bool) {
-	v := 0.0
-	if leader {
-		v = 1
-	}
-	m.scoringLeader.Set(v)
-}
+func (m *Metrics) SetScoringLeader(leader bool) { setBool(m.scoringLeader, leader) }
 
 // SetConfigMismatch records whether a live replica runs another configuration.
-func (m *Metrics) SetConfigMismatch(differ bool) {
-	v := 0.0
-	if differ {
-		v = 1
+func (m *Metrics) SetConfigMismatch(differ bool) { setBool(m.configMismatch, differ) }
+
+// setBool sets a 0/1 gauge.
+func setBool(g prometheus.Gauge, b bool) {
+	if b {
+		g.Set(1)
+	} else {
+		g.Set(0)
 	}
-	m.configMismatch.Set(v)
 }
 
 // ConfigLoaded records a configuration load or reload attempt.

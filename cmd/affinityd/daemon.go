@@ -33,6 +33,9 @@ type generation struct {
 	cfg      *config.Config
 	analyzer *analysis.Analyzer
 	sources  []collector.Source
+	// configHash is cfg's configHash, computed once: replicas announce it at
+	// every source run and compare it at every scoring pass.
+	configHash string
 }
 
 // daemon holds what outlives a reload: store, metrics, the latest snapshot.
@@ -100,7 +103,7 @@ func (d *daemon) build(l loaded) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &generation{cfg: l.cfg, analyzer: an, sources: sources}, nil
+	return &generation{cfg: l.cfg, analyzer: an, sources: sources, configHash: configHash(l.cfg)}, nil
 }
 
 // activate makes gen current: metrics follow its sources, scores its topics

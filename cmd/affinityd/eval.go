@@ -235,8 +235,7 @@ func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentRe
 			pred[i] = s.Score(analysis.Normalize(t))
 			predClass[i] = sentimentClass(pred[i], 0.05)
 		}
-		p, r, f := weightedPRF(goldClass, predClass, 3)
-		figs[k] = sentimentFigures{R: pearson(pred, gold), Precision: p, Recall: r, F1: f}
+		figs[k] = sentimentFiguresOf(gold, pred, goldClass, predClass)
 		if k == 0 {
 			var half [2]struct {
 				gold, pred   []float64
@@ -251,8 +250,7 @@ func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentRe
 				h.gcls, h.pclass = append(h.gcls, goldClass[i]), append(h.pclass, predClass[i])
 			}
 			for j, dst := range []*sentimentFigures{&res.Dev, &res.HeldOut} {
-				p, r, f := weightedPRF(half[j].gcls, half[j].pclass, 3)
-				*dst = sentimentFigures{R: pearson(half[j].pred, half[j].gold), Precision: p, Recall: r, F1: f}
+				*dst = sentimentFiguresOf(half[j].gold, half[j].pred, half[j].gcls, half[j].pclass)
 			}
 			res.DevN = len(half[0].gold)
 		}
@@ -268,6 +266,13 @@ func evalSentimentFile(path string, scorers ...*analysis.Sentiment) (sentimentRe
 		res.TodayF1 = pub.TodayF1
 	}
 	return res, nil
+}
+
+// sentimentFiguresOf is r of the compound scores and the class-weighted
+// P/R/F1 of the predicted classes.
+func sentimentFiguresOf(gold, pred []float64, goldClass, predClass []int) sentimentFigures {
+	p, r, f := weightedPRF(goldClass, predClass, 3)
+	return sentimentFigures{R: pearson(pred, gold), Precision: p, Recall: r, F1: f}
 }
 
 // readSentimentSet reads ID<TAB>mean<TAB>text lines (CRLF or LF).

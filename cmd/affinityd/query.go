@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -298,12 +299,7 @@ func (bt *queryBacktest) print(w io.Writer, from time.Time, since string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w)
 	fmt.Fprintln(tw, "SOURCE\tPOSTS\tMATCHED\t")
-	sources := make([]string, 0, len(bt.bySource))
-	for s := range bt.bySource {
-		sources = append(sources, s)
-	}
-	slices.Sort(sources)
-	for _, s := range sources {
+	for _, s := range slices.Sorted(maps.Keys(bt.bySource)) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", s, bt.bySource[s][0], bt.bySource[s][1])
 	}
 	_ = tw.Flush()
@@ -311,12 +307,7 @@ func (bt *queryBacktest) print(w io.Writer, from time.Time, since string) {
 	if len(bt.byWeek) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "WEEK\tMATCHED\t")
-		weeks := make([]string, 0, len(bt.byWeek))
-		for wk := range bt.byWeek {
-			weeks = append(weeks, wk)
-		}
-		slices.Sort(weeks)
-		for _, wk := range weeks {
+		for _, wk := range slices.Sorted(maps.Keys(bt.byWeek)) {
 			fmt.Fprintf(tw, "%s\t%d\t\n", wk, bt.byWeek[wk])
 		}
 		_ = tw.Flush()

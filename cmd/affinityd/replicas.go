@@ -146,7 +146,8 @@ func (d *daemon) holdSource(ctx context.Context, source string, interval time.Du
 // sourceShare refreshes this replica's presence and returns how many
 // sources it holds and the most it should: ceil(sources / live replicas).
 func (d *daemon) sourceShare(ctx context.Context, ttl time.Duration) (mine, fair int, err error) {
-	if err := d.replicas.Announce(ctx, d.replicaID, configHash(d.gen.Load().cfg), ttl); err != nil {
+	gen := d.gen.Load()
+	if err := d.replicas.Announce(ctx, d.replicaID, gen.configHash, ttl); err != nil {
 		return 0, 0, err
 	}
 	live, err := d.replicas.Holders(ctx, store.ReplicaPrefix)
@@ -157,7 +158,7 @@ func (d *daemon) sourceShare(ctx context.Context, ttl time.Duration) (mine, fair
 	if err != nil {
 		return 0, 0, err
 	}
-	n := len(d.gen.Load().sources)
+	n := len(gen.sources)
 	replicas := max(1, len(live))
 	return counts[d.replicaID], (n + replicas - 1) / replicas, nil
 }
@@ -244,7 +245,7 @@ func (d *daemon) scoreShared(ctx context.Context) error {
 		return fmt.Errorf("scoring: lease: %w", err)
 	}
 	leader := len(got) == 1
-	d.checkConfigs(ctx, gen.cfg)
+	d.checkConfigs(ctx, gen.configHash)
 	if was := d.leading.Swap(leader); was != leader {
 		d.logger.Info("scoring leadership changed", "leader", leader, "replica", d.replicaID)
 	}
@@ -340,13 +341,12 @@ func configHash(cfg *config.Config) string {
 // only some of them know and score different topics, so a difference is
 // logged as a warning when it appears or changes (not at every pass) and
 // exported as affinity_replicas_config_mismatch.
-func (d *daemon) checkConfigs(ctx context.Context, cfg *config.Config) {
+func (d *daemon) checkConfigs(ctx context.Context, mine string) {
 	hashes, err := d.replicas.ConfigHashes(ctx)
 	d.leaseOutcome(err)
 	if err != nil {
 		return
 	}
-	mine := configHash(cfg)
 	var others []string
 	for holder, h := range hashes {
 		if holder != d.replicaID && h != mine {

@@ -146,23 +146,8 @@ store: {driver: postgres}
 
 	var reps []*replicaProc
 	for range 3 {
-		r := &replicaProc{addr: freeAddr(t), logs: &syncBuffer{}}
-		r.cmd = exec.Command(bin, "--config.file", cfgFile, "--web.listen-address", r.addr, "--log.level", "info")
-		r.cmd.Env = append(os.Environ(), "AFFINITY_STORE_DSN="+dsn)
-		r.cmd.Stderr = r.logs
-		if err := r.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		reps = append(reps, r)
+		reps = append(reps, startReplica(t, bin, cfgFile, "AFFINITY_STORE_DSN="+dsn))
 	}
-	t.Cleanup(func() {
-		for _, r := range reps {
-			if !r.dead {
-				_ = r.cmd.Process.Signal(syscall.SIGTERM)
-			}
-			_ = r.cmd.Wait()
-		}
-	})
 	allLogs := func() string {
 		var b strings.Builder
 		for i, r := range reps {
@@ -171,7 +156,7 @@ store: {driver: postgres}
 		return b.String()
 	}
 	for _, r := range reps {
-		waitFor(t, "http://"+r.addr+"/-/ready", func(string) bool { code, _ := httpGet("http://" + r.addr + "/-/ready"); return code == 200 }, r.logs)
+		eventuallyTrue(t, "replica ready", 60*time.Second, allLogs, r.ready)
 	}
 
 	db, err := pgx.Connect(context.Background(), dsn)
@@ -305,6 +290,7 @@ store: {driver: postgres}
 		t.Fatal(err)
 	}
 	victim.dead = true
+	_ = victim.cmd.Wait()
 	killed := time.Now()
 	for _, f := range feeds {
 		f.items.Add(2) // new posts arrive while the replica is gone
