@@ -125,13 +125,15 @@ func prepareNearDups(ctx context.Context, tx *sql.Tx, rule affinity.NearDupRule,
 		}
 		n.mem = mem
 	}
-	for _, st := range []struct {
+	type stmt struct {
 		to    **sql.Stmt
 		query string
-	}{
-		{&n.find, findOriginalSQL}, {&n.ins, insertNearDupKeysSQL}, {&n.bump, addCopiesSQL},
-		{&n.repoint, repointCopiesSQL}, {&n.demote, demotePostSQL},
-	} {
+	}
+	stmts := []stmt{{&n.bump, addCopiesSQL}, {&n.repoint, repointCopiesSQL}, {&n.demote, demotePostSQL}}
+	if mem == nil { // the keys are in post_neardup_keys, looked up in SQL
+		stmts = append(stmts, stmt{&n.find, findOriginalSQL}, stmt{&n.ins, insertNearDupKeysSQL})
+	}
+	for _, st := range stmts {
 		var err error
 		if *st.to, err = tx.PrepareContext(ctx, st.query); err != nil {
 			n.close()
@@ -160,16 +162,12 @@ func (n *nearDups) similar(ctx context.Context, keys []uint64, ts int64) ([]near
 		return nil, nil
 	}
 	h := int64(n.rule.Horizon / time.Second)
-	if n.mem != nil && n.mem.covers(ts, h) {
-		ids := n.mem.candidates(keys, ts, h, min(n.rule.MinBands, nearDupBands))
-		if len(ids) == 0 {
-			return nil, nil
-		}
-		out, err := postsByID(ctx, n.tx, ids)
+	if n.mem != nil {
+		ix, err := n.mem.lookupIn(ctx, n.tx, ts, h)
 		if err != nil {
 			return nil, fmt.Errorf("near-duplicate lookup: %w", err)
 		}
-		return out, nil
+		return ix.candidates(keys, ts, h, min(n.rule.MinBands, nearDupBands)), nil
 	}
 	args := n.args[:0]
 	for i, k := range keys {
@@ -231,28 +229,43 @@ func originalOf(similar []nearDupPost, ts int64, source, id string) int64 {
 	return first.root()
 }
 
-// record indexes the keys of a newly stored post, original or copy.
-func (n *nearDups) record(ctx context.Context, id int64, keys []uint64, ts int64) error {
+// record indexes the keys of a newly stored post, original or copy. On
+// SQLite they were stored with the post (posts.neardup_keys) and go to the
+// in-memory index; PostgreSQL's go to post_neardup_keys.
+func (n *nearDups) record(ctx context.Context, p nearDupPost, keys []uint64) error {
 	if !n.enabled(keys) {
+		return nil
+	}
+	if n.mem != nil {
+		n.mem.add(p, keys)
 		return nil
 	}
 	args := make([]any, 0, 3*nearDupBands)
 	for _, k := range keys {
-		args = append(args, int64(k), id, ts)
+		args = append(args, int64(k), p.id, p.ts)
 	}
 	if _, err := n.ins.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("near-duplicate keys: %w", err)
 	}
-	if n.mem != nil {
-		n.mem.add(keys, ts, id)
-	}
 	return nil
+}
+
+// storedKeys is the posts.neardup_keys value of a post with keys: what the
+// in-memory index loads, nil when the post is not looked up.
+func (n *nearDups) storedKeys(keys []uint64) []byte {
+	if n.mem == nil || !n.enabled(keys) {
+		return nil
+	}
+	return encodeNearDupKeys(keys)
 }
 
 // addCopies counts n more copies of original.
 func (n *nearDups) addCopies(ctx context.Context, original, copies int64) error {
 	if _, err := n.bump.ExecContext(ctx, copies, original); err != nil {
 		return fmt.Errorf("near-duplicate count: %w", err)
+	}
+	if n.mem != nil {
+		n.mem.addCopies(original, copies)
 	}
 	return nil
 }
@@ -271,6 +284,9 @@ func (n *nearDups) demoteInto(ctx context.Context, c nearDupPost, root int64) er
 	}
 	if _, err := n.demote.ExecContext(ctx, root, c.id); err != nil {
 		return fmt.Errorf("near-duplicate demotion of post %d: %w", c.id, err)
+	}
+	if n.mem != nil {
+		n.mem.demote(c.id, root)
 	}
 	return n.addCopies(ctx, root, c.copies+1)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -11,16 +12,19 @@ import (
 	"time"
 )
 
-// nearDupIndex mirrors post_neardup_keys in memory for SQLite, whose one
-// writer is the only one changing the table, so a lookup walks sorted slices
-// instead of running 32 index ranges and a GROUP BY in SQL (370 µs a lookup
-// on make-corpus's templated posts, half of a near-duplicate replay's CPU).
-// It answers exactly as findOriginalSQL: per key the same nearest posts on
-// each side, ties in the order of the (key, ts, post_id) primary key, so
-// SQLite and PostgreSQL replicas keep the same originals
-// (TestNearDupIndexAnswersAsSQL). It holds the keys of posts dated from lo
-// on; a lookup reaching before lo (a backfill older than what was loaded)
-// runs the SQL.
+// nearDupIndex holds SQLite's near-duplicate keys in memory, with the rows
+// a lookup needs of each keyed post. SQLite has one writer, so the index
+// sees every change, and a lookup walks sorted slices instead of running 32
+// index ranges, a GROUP BY and a read of each candidate's row in SQL (370 µs
+// a lookup on make-corpus's templated posts, half of a near-duplicate
+// replay's CPU). The keys themselves are stored in their post's row
+// (posts.neardup_keys, migration 0009), read only to load the index.
+// It answers exactly as findOriginalSQL, PostgreSQL's lookup: per key the
+// same nearest posts on each side, ties in the order of the (key, ts,
+// post_id) primary key, so SQLite and PostgreSQL replicas keep the same
+// originals (TestNearDupIndexAnswersAsSQL). It holds the keyed posts dated
+// from lo to hi; a lookup reaching outside (a backfill older than what was
+// loaded) reads a window of older posts for that commit (window).
 type nearDupIndex struct {
 	mu     sync.Mutex // held for a whole Commit or Prune
 	loaded bool
@@ -28,32 +32,61 @@ type nearDupIndex struct {
 	// changes when another connection (another process) commits, and then
 	// the index is read again rather than miss that process's posts.
 	version int64
-	lo      int64 // every stored key with ts >= lo is here
+	lo, hi  int64 // every keyed post with lo <= ts <= hi is here
 	maxTS   int64
 	// Most keys are held by one post: those sit in one, the others in
 	// many, sorted by (ts, id); with a slice for every key the
 	// 100,000-post replay peaked at 184 MB RSS instead of 162.
 	one   map[uint64]ndEntry
 	many  map[uint64][]ndEntry
-	n     int           // entries
-	limit int           // the cap on n (nearDupIndexCap; tests lower it)
-	added []ndAdded     // this transaction's, taken back on rollback
-	count map[int64]int // reused by candidates
+	posts map[int64]*nearDupPost // the indexed posts, as a lookup returns them
+	// copies lists, per original, its indexed copies: a demotion repoints
+	// them (scanning posts instead was a fifth of a replay's commit time).
+	// Ids trimmed from posts are dropped when met.
+	copies map[int64][]int64
+	n      int // entries
+	limit  int // the cap on n (nearDupIndexCap; tests lower it)
+	// changed: this transaction changed the index; a rollback reloads it
+	// rather than undo each change.
+	changed bool
+	count   map[int64]int // reused by candidates
+	// window holds an older stretch of posts for lookups this one does not
+	// cover, for the current transaction only.
+	window *nearDupIndex
 }
 
 type ndEntry struct{ ts, id int64 }
 
-type ndAdded struct {
-	key uint64
-	e   ndEntry
-}
-
 // nearDupIndexCap bounds the entries held (16 per keyed post; the
 // 100,000-post replay holds about 720,000): past it the oldest are dropped
-// and lookups reaching them use the SQL, so memory stays bounded on any history.
+// and lookups reaching them read a window from the posts, so memory stays
+// bounded on any history.
 const nearDupIndexCap = 2_000_000
 
 func newNearDupIndex() *nearDupIndex { return &nearDupIndex{limit: nearDupIndexCap} }
+
+// encodeNearDupKeys is how posts.neardup_keys stores keys: 8 bytes each,
+// big-endian, as migration 0009 writes them; nil for none.
+func encodeNearDupKeys(keys []uint64) []byte {
+	if len(keys) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, 8*len(keys))
+	for _, k := range keys {
+		b = binary.BigEndian.AppendUint64(b, k)
+	}
+	return b
+}
+
+// decodeNearDupKeys reads posts.neardup_keys; a trailing partial key (a
+// damaged row) is ignored.
+func decodeNearDupKeys(b []byte) []uint64 {
+	keys := make([]uint64, 0, len(b)/8)
+	for ; len(b) >= 8; b = b[8:] {
+		keys = append(keys, binary.BigEndian.Uint64(b))
+	}
+	return keys
+}
 
 // ready loads the index unless it is loaded and nobody else wrote since.
 func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Duration) error {
@@ -64,70 +97,106 @@ func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Durat
 	if x.loaded && version == x.version {
 		return nil
 	}
-	x.version = version
-	return x.load(ctx, tx, horizon)
-}
-
-// load reads the keys dated within twice the horizon of the newest (all of
-// them on a young store); callers hold mu.
-func (x *nearDupIndex) load(ctx context.Context, tx *sql.Tx, horizon time.Duration) error {
 	var newest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(ts) FROM post_neardup_keys`).Scan(&newest); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(ts) FROM posts`).Scan(&newest); err != nil {
 		return fmt.Errorf("near-duplicate index: %w", err)
 	}
-	x.reset(math.MinInt64)
-	x.added = nil
-	x.maxTS = math.MinInt64
+	lo := int64(math.MinInt64)
 	if newest.Valid {
-		x.lo = newest.Int64 - 2*int64(horizon/time.Second)
-		x.maxTS = newest.Int64
+		lo = newest.Int64 - 2*int64(horizon/time.Second)
 	}
-	var key uint64
-	var es []ndEntry
-	if err := scanRows(ctx, tx, `SELECT key, ts, post_id FROM post_neardup_keys WHERE ts >= ? ORDER BY key, ts, post_id`,
-		[]any{x.lo}, func(rows *sql.Rows) error {
-			var k, ts, id int64
-			if err := rows.Scan(&k, &ts, &id); err != nil {
+	if err := x.load(ctx, tx, lo, math.MaxInt64); err != nil {
+		return err
+	}
+	x.version = version
+	return nil
+}
+
+// load reads the keyed posts dated from lo to hi (within twice the horizon
+// of the newest, all of them on a young store); callers hold mu.
+func (x *nearDupIndex) load(ctx context.Context, tx *sql.Tx, lo, hi int64) error {
+	x.reset(lo)
+	x.hi, x.maxTS, x.changed, x.window = hi, math.MinInt64, false, nil
+	// In (ts, id) order each key's entries arrive sorted: insert appends.
+	if err := scanRows(ctx, tx, `SELECT id, ts, source, external_id, copy_of, copies, neardup_keys FROM posts
+WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
+		[]any{lo, hi}, func(rows *sql.Rows) error {
+			var p nearDupPost
+			var keys []byte
+			if err := rows.Scan(&p.id, &p.ts, &p.source, &p.extID, &p.copyOf, &p.copies, &keys); err != nil {
 				return err
 			}
-			if uint64(k) != key && len(es) > 0 {
-				x.put(key, es)
-				es = nil
-			}
-			key = uint64(k)
-			es = append(es, ndEntry{ts, id})
-			x.n++
+			x.put(p, decodeNearDupKeys(keys))
 			return nil
 		}); err != nil {
 		return fmt.Errorf("near-duplicate index: %w", err)
-	}
-	if len(es) > 0 {
-		x.put(key, es)
 	}
 	x.loaded = true
 	return nil
 }
 
-// covers reports whether the index holds every key a lookup from ts−horizon
-// needs.
-func (x *nearDupIndex) covers(ts int64, horizon int64) bool {
-	return x.loaded && ts-horizon >= x.lo
+// lookupIn returns an index holding every key a lookup at ts within horizon
+// needs: x, or a window of older posts loaded for this transaction.
+func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int64) (*nearDupIndex, error) {
+	if x.covers(ts, horizon) {
+		return x, nil
+	}
+	if x.window != nil && x.window.covers(ts, horizon) {
+		return x.window, nil
+	}
+	// Half a horizon more each way serves the posts of a backfill dated
+	// near this one; the window holds only those dates, whatever the cap.
+	w := &nearDupIndex{limit: math.MaxInt}
+	pad := horizon + horizon/2
+	if err := w.load(ctx, tx, satSub(ts, pad), satAdd(ts, pad)); err != nil {
+		return nil, err
+	}
+	x.window = w
+	return w, nil
 }
 
-// candidates returns, as findOriginalSQL's inner query does, the posts
-// among each key's nearest nearDupNearest on either side of ts within the
-// horizon that hold at least minBands of keys.
-func (x *nearDupIndex) candidates(keys []uint64, ts, horizon int64, minBands int) []int64 {
+// satSub and satAdd keep a window's bounds from wrapping around.
+func satSub(a, b int64) int64 {
+	if a < math.MinInt64+b {
+		return math.MinInt64
+	}
+	return a - b
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// covers reports whether the index holds every key a lookup from ts−horizon
+// to ts+horizon needs.
+func (x *nearDupIndex) covers(ts, horizon int64) bool {
+	return x.loaded && satSub(ts, horizon) >= x.lo && satAdd(ts, horizon) <= x.hi
+}
+
+// candidates returns, as findOriginalSQL does, the posts among each key's
+// nearest nearDupNearest on either side of ts within the horizon that hold
+// at least minBands of keys, by id.
+//
+// A post holding minBands of k keys holds at least one of any k−minBands+1
+// of them, so only the entries of the k−minBands+1 keys with the fewest are
+// counted one by one; the crowded rest (boilerplate held by hundreds) are
+// asked, by binary search, only about the posts already counted.
+func (x *nearDupIndex) candidates(keys []uint64, ts, horizon int64, minBands int) []nearDupPost {
 	if x.count == nil {
 		x.count = map[int64]int{}
 	}
 	clear(x.count)
+	type keyRange struct{ es []ndEntry }
+	bufs := make([][1]ndEntry, len(keys)) // single entries, which ranges point into
+	ranges := make([]keyRange, 0, len(keys))
 	for i, k := range keys {
 		if slices.Contains(keys[:i], k) {
 			continue // a key listed twice counts once
 		}
-		var buf [1]ndEntry
-		es := x.get(k, &buf)
+		es := x.get(k, &bufs[i])
 		// The first entry after ts: before it, the nearest at or before ts.
 		at, _ := slices.BinarySearchFunc(es, ts, func(e ndEntry, t int64) int {
 			if e.ts <= t {
@@ -135,34 +204,115 @@ func (x *nearDupIndex) candidates(keys []uint64, ts, horizon int64, minBands int
 			}
 			return 1
 		})
-		for j, n := at-1, 0; j >= 0 && n < nearDupNearest && es[j].ts >= ts-horizon; j, n = j-1, n+1 {
-			x.count[es[j].id]++
-		}
-		for j, n := at, 0; j < len(es) && n < nearDupNearest && es[j].ts <= ts+horizon; j, n = j+1, n+1 {
-			x.count[es[j].id]++
+		from, _ := slices.BinarySearchFunc(es[:at], ts-horizon, func(e ndEntry, t int64) int {
+			if e.ts < t {
+				return -1
+			}
+			return 1
+		})
+		to, _ := slices.BinarySearchFunc(es[at:], ts+horizon, func(e ndEntry, t int64) int {
+			if e.ts <= t {
+				return -1
+			}
+			return 1
+		})
+		from, to = max(from, at-nearDupNearest), at+min(to, nearDupNearest)
+		if from < to {
+			ranges = append(ranges, keyRange{es[from:to]})
 		}
 	}
-	var out []int64
+	if len(ranges) < minBands {
+		return nil
+	}
+	slices.SortStableFunc(ranges, func(a, b keyRange) int { return cmp.Compare(len(a.es), len(b.es)) })
+	counted := len(ranges) - minBands + 1
+	for _, r := range ranges[:counted] {
+		for _, e := range r.es {
+			x.count[e.id]++
+		}
+	}
+	for _, r := range ranges[counted:] {
+		if len(r.es) < 8*len(x.count) { // walking is cheaper than searching
+			for _, e := range r.es {
+				if c, ok := x.count[e.id]; ok {
+					x.count[e.id] = c + 1
+				}
+			}
+			continue
+		}
+		for id := range x.count {
+			if _, found := slices.BinarySearchFunc(r.es, ndEntry{x.posts[id].ts, id}, cmpEntry); found {
+				x.count[id]++
+			}
+		}
+	}
+	var out []nearDupPost
 	for id, c := range x.count {
 		if c >= minBands {
-			out = append(out, id)
+			out = append(out, *x.posts[id])
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b nearDupPost) int { return cmp.Compare(a.id, b.id) })
 	return out
 }
 
-// add records a post's keys in this transaction.
-func (x *nearDupIndex) add(keys []uint64, ts, id int64) {
-	if !x.loaded || ts < x.lo {
-		return
-	}
-	for _, k := range keys {
-		if x.insert(k, ndEntry{ts, id}) {
-			x.added = append(x.added, ndAdded{k, ndEntry{ts, id}})
+// add records a newly stored post and its keys in this transaction.
+func (x *nearDupIndex) add(p nearDupPost, keys []uint64) {
+	for _, ix := range x.both() {
+		if p.ts >= ix.lo && p.ts <= ix.hi {
+			ix.put(p, keys)
 		}
 	}
-	x.maxTS = max(x.maxTS, ts)
+}
+
+// put indexes p under its keys.
+func (x *nearDupIndex) put(p nearDupPost, keys []uint64) {
+	for _, k := range keys {
+		x.insert(k, ndEntry{p.ts, p.id})
+	}
+	x.posts[p.id] = &p
+	if p.copyOf != 0 {
+		x.copies[p.copyOf] = append(x.copies[p.copyOf], p.id)
+	}
+	x.maxTS = max(x.maxTS, p.ts)
+	x.changed = true
+}
+
+// addCopies mirrors nearDups.addCopies.
+func (x *nearDupIndex) addCopies(original, copies int64) {
+	for _, ix := range x.both() {
+		if p := ix.posts[original]; p != nil {
+			p.copies += copies
+			ix.changed = true
+		}
+	}
+}
+
+// demote mirrors nearDups.demoteInto: id and its copies become root's.
+func (x *nearDupIndex) demote(id, root int64) {
+	for _, ix := range x.both() {
+		moved := ix.copies[id]
+		delete(ix.copies, id)
+		if p := ix.posts[id]; p != nil {
+			p.copyOf, p.copies = root, 0
+			moved = append(moved, id)
+		}
+		for _, c := range moved {
+			if p := ix.posts[c]; p != nil {
+				p.copyOf = root
+				ix.copies[root] = append(ix.copies[root], c)
+			}
+		}
+		ix.changed = true
+	}
+}
+
+// both returns x and its window, if any.
+func (x *nearDupIndex) both() []*nearDupIndex {
+	if x.window != nil {
+		return []*nearDupIndex{x, x.window}
+	}
+	return []*nearDupIndex{x}
 }
 
 // cmpEntry orders entries as the primary key (key, ts, post_id) does.
@@ -180,8 +330,8 @@ func (x *nearDupIndex) get(k uint64, buf *[1]ndEntry) []ndEntry {
 	return nil
 }
 
-// put sets k's entries.
-func (x *nearDupIndex) put(k uint64, es []ndEntry) {
+// set sets k's entries.
+func (x *nearDupIndex) set(k uint64, es []ndEntry) {
 	switch len(es) {
 	case 0:
 		delete(x.one, k)
@@ -196,43 +346,38 @@ func (x *nearDupIndex) put(k uint64, es []ndEntry) {
 }
 
 // insert adds e under k unless there (a key listed twice by one post).
-func (x *nearDupIndex) insert(k uint64, e ndEntry) bool {
+func (x *nearDupIndex) insert(k uint64, e ndEntry) {
 	var buf [1]ndEntry
 	es := x.get(k, &buf)
 	i, found := slices.BinarySearchFunc(es, e, cmpEntry)
 	if found {
-		return false
+		return
 	}
 	if len(es) == 1 {
 		es = []ndEntry{es[0]} // off buf
 	}
-	x.put(k, slices.Insert(es, i, e))
+	x.set(k, slices.Insert(es, i, e))
 	x.n++
-	return true
 }
 
-// settle ends a transaction: committed, its entries stay (and the index is
-// trimmed to its cap); rolled back, they go.
+// settle ends a transaction: committed, its changes stay (and the index is
+// trimmed to its cap); rolled back, the index is read again at the next
+// commit. The window goes either way.
 func (x *nearDupIndex) settle(committed bool, horizon time.Duration) {
-	if !committed {
-		for _, a := range x.added {
-			var buf [1]ndEntry
-			es := x.get(a.key, &buf)
-			if i, found := slices.BinarySearchFunc(es, a.e, cmpEntry); found {
-				x.put(a.key, slices.Delete(slices.Clone(es), i, i+1))
-				x.n--
-			}
-		}
+	x.window = nil
+	if !committed && x.changed {
+		x.invalidate()
+		return
 	}
-	x.added = x.added[:0]
+	x.changed = false
 	if x.n > x.limit {
 		x.trim(horizon)
 	}
 }
 
-// trim drops the entries older than twice the horizon before the newest,
+// trim drops the posts older than twice the horizon before the newest,
 // then, if still over the cap, all of them: later lookups reaching before lo
-// use the SQL.
+// read a window.
 func (x *nearDupIndex) trim(horizon time.Duration) {
 	lo := x.maxTS - 2*int64(horizon/time.Second)
 	if lo <= x.lo {
@@ -255,7 +400,20 @@ func (x *nearDupIndex) trim(horizon time.Duration) {
 		})
 		x.n -= i
 		if i > 0 {
-			x.put(k, slices.Clone(es[i:]))
+			x.set(k, slices.Clone(es[i:]))
+		}
+	}
+	for id, p := range x.posts {
+		if p.ts < lo {
+			delete(x.posts, id)
+		}
+	}
+	for id, cs := range x.copies {
+		cs = slices.DeleteFunc(cs, func(c int64) bool { return x.posts[c] == nil })
+		if len(cs) == 0 {
+			delete(x.copies, id)
+		} else {
+			x.copies[id] = cs
 		}
 	}
 	if x.n > x.limit {
@@ -266,29 +424,11 @@ func (x *nearDupIndex) trim(horizon time.Duration) {
 // reset empties the index, which from now on holds posts dated from lo.
 func (x *nearDupIndex) reset(lo int64) {
 	x.one, x.many, x.n, x.lo = map[uint64]ndEntry{}, map[uint64][]ndEntry{}, 0, lo
+	x.posts, x.copies = map[int64]*nearDupPost{}, map[int64][]int64{}
 }
 
-// invalidate makes the next commit reload the index (after a prune).
+// invalidate makes the next commit reload the index (after a prune or a
+// rollback).
 func (x *nearDupIndex) invalidate() {
-	x.loaded, x.one, x.many, x.n, x.added = false, nil, nil, 0, nil
-}
-
-// postsByID reads the candidates' rows as findOriginalSQL returns them.
-func postsByID(ctx context.Context, tx *sql.Tx, ids []int64) ([]nearDupPost, error) {
-	var out []nearDupPost
-	for len(ids) > 0 {
-		part := ids[:min(len(ids), 500)] // under SQLite's 999 variables
-		ids = ids[len(part):]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		if err := scanRows(ctx, tx, `SELECT id, ts, source, external_id, copy_of, copies FROM posts WHERE id IN (`+
-			placeholders(len(part))+`)`, args, func(rows *sql.Rows) error {
-			return scanNearDupPost(rows, &out)
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	x.loaded, x.one, x.many, x.posts, x.copies, x.n, x.window, x.changed = false, nil, nil, nil, nil, 0, nil, false
 }

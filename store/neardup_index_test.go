@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,7 +47,7 @@ func TestNearDupIndexAnswersAsSQL(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		if !memory {
-			s.nearDups = nil
+			lookUpInSQL(t, s)
 		}
 		return s
 	}
@@ -107,7 +109,8 @@ func TestNearDupIndexAnswersAsSQL(t *testing.T) {
 
 // TestNearDupIndexRollbackAndTrim: keys of a commit that failed leave the
 // index with it (a post similar to one never stored is an original), and an
-// index trimmed to its cap still answers, from SQL for what it dropped.
+// index trimmed to its cap still answers, from the stored posts for what it
+// dropped.
 func TestNearDupIndexRollbackAndTrim(t *testing.T) {
 	ctx := context.Background()
 	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "index.db"), nil)
@@ -129,15 +132,17 @@ func TestNearDupIndexRollbackAndTrim(t *testing.T) {
 		t.Fatal("commit cancelled before COMMIT succeeded")
 	}
 	s.testHookBeforeCommit = nil
-	if n := s.nearDups.n; n != nearDupBands {
-		t.Fatalf("index holds %d entries after a failed commit, want the first post's %d", n, nearDupBands)
-	}
 	res, err := commitOne(ndPost("like-lost", at(0), ndKeys(2, 3, 8), "t"))
 	if err != nil || res.NearDuplicates != 0 || res.Demoted != 0 {
 		t.Fatalf("a post similar only to a rolled-back one: %+v, %v; want an original", res, err)
 	}
 
-	// Past the cap, the index keeps only what it can; the rest is SQL's.
+	if n := s.nearDups.n; n != 2*nearDupBands {
+		t.Fatalf("index holds %d entries, want the two stored posts' %d", n, 2*nearDupBands)
+	}
+
+	// Past the cap, the index keeps only what it can; a lookup reaching
+	// before it reads a window of the stored posts.
 	s.nearDups.limit = 3 * nearDupBands
 	for i := range 5 {
 		if _, err := commitOne(ndPost(fmt.Sprint("filler", i), at(time.Duration(-20*24+i)*time.Hour), ndKeys(uint64(10+i), uint64(10+i), nearDupBands), "t")); err != nil {
@@ -152,7 +157,7 @@ func TestNearDupIndexRollbackAndTrim(t *testing.T) {
 	if err != nil || res.NearDuplicates != 1 {
 		t.Errorf("copy of a post trimmed from the index: %+v, %v; want a copy", res, err)
 	}
-	// And one of a recent post, from the index or SQL alike.
+	// And one of a recent post, from the index.
 	res, err = commitOne(ndPost("copy-of-first", at(time.Minute), ndKeys(1, 98, 6), "t"))
 	if err != nil || res.NearDuplicates != 1 {
 		t.Errorf("copy of a recent post: %+v, %v; want a copy", res, err)
@@ -185,4 +190,78 @@ func TestNearDupIndexSeesOtherWriters(t *testing.T) {
 	if res := commitTo(daemon, ndPost("b-copy", at(time.Hour), ndKeys(2, 3, 8), "t")); res.NearDuplicates != 1 {
 		t.Errorf("copy of a post another process committed: %+v, want a copy", res)
 	}
+}
+
+// lookUpInSQL makes s look near-duplicates up as PostgreSQL does, in
+// post_neardup_keys (as migration 0004 made it), instead of in memory.
+func lookUpInSQL(t *testing.T, s *SQLite) {
+	t.Helper()
+	s.nearDups = nil
+	if _, err := s.w.Exec(`CREATE TABLE post_neardup_keys (
+    key     INTEGER NOT NULL,
+    post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+    ts      INTEGER NOT NULL,
+    PRIMARY KEY (key, ts, post_id)
+) WITHOUT ROWID;
+CREATE INDEX post_neardup_keys_post ON post_neardup_keys (post_id);`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNearDupKeysRoundTrip: the keys as Go stores them in posts.neardup_keys
+// read back the same, and as migration 0009 writes them from SQL (top bit
+// set included: keys are stored as signed integers).
+func TestNearDupKeysRoundTrip(t *testing.T) {
+	keys := []uint64{0, 1, 1<<63 | 5, math.MaxUint64, 0x0123456789abcdef}
+	if got := decodeNearDupKeys(encodeNearDupKeys(keys)); !slices.Equal(got, keys) {
+		t.Errorf("round trip: %x, want %x", got, keys)
+	}
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "keys.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var blob []byte
+	if err := s.r.QueryRow(`SELECT unhex(printf('%016x', ?) || printf('%016x', ?))`, int64(keys[2]), int64(keys[4])).Scan(&blob); err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeNearDupKeys(blob); !slices.Equal(got, []uint64{keys[2], keys[4]}) {
+		t.Errorf("migration 0009's encoding reads %x, want %x", got, []uint64{keys[2], keys[4]})
+	}
+}
+
+// TestMigration0009KeepsKeys: keys stored in post_neardup_keys before 0009
+// move into their posts' rows, so a copy of a post stored before the upgrade
+// is still found, and a pruned post takes its keys with it.
+func TestMigration0009KeepsKeys(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d driver) {
+		ctx := context.Background()
+		dsn := d.newDSN(t)
+		db := migratedTo(t, d, dsn, 8)
+		ts := at(0).Unix()
+		if _, err := db.Exec(`INSERT INTO posts (source, external_id, author, ts, format) VALUES ('feed', 'old', 'ann', $1, 'network')`, ts); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ndKeys(7, 7, nearDupBands) {
+			if _, err := db.Exec(`INSERT INTO post_neardup_keys (key, post_id, ts) VALUES ($1, 1, $2)`, int64(k), ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+
+		s := d.mustOpen(t, dsn)
+		res, err := s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule,
+			Posts: []affinity.AnalyzedPost{ndPost("copy", at(time.Hour), ndKeys(7, 8, 6), "t")}})
+		if err != nil || res.NearDuplicates != 1 {
+			t.Fatalf("copy of a post keyed before migration 0009: %+v, %v; want a copy", res, err)
+		}
+		if _, err := s.Prune(ctx, at(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		res, err = s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule,
+			Posts: []affinity.AnalyzedPost{ndPost("after-prune", at(90*time.Minute), ndKeys(7, 9, 6), "t")}})
+		if err != nil || res.NearDuplicates != 0 {
+			t.Errorf("post similar only to pruned ones: %+v, %v; want an original", res, err)
+		}
+	})
 }

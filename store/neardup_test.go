@@ -244,6 +244,7 @@ func TestNearDupLookupUsesKeyRanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	lookUpInSQL(t, s)
 	args := make([]any, 0, 6*nearDupBands+1)
 	for k := range nearDupBands {
 		args = append(args, k, 100, 0, k, 100, 200)

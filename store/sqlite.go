@@ -240,12 +240,20 @@ func placeholders(n int) string {
 // the partial unique index; without it every batch scans the whole posts table.
 const storedURLsSQL = `SELECT canonical_url FROM posts WHERE canonical_url <> '' AND canonical_url IN (`
 
-const (
-	insertPostSQL = `INSERT INTO posts (source, external_id, url, canonical_url, author, published, collected, ts,
-	lang, title, text, likes, reposts, replies, score, format, copy_of)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// insertPostSQL inserts a post; keyed, with its near-duplicate keys (SQLite's
+// in-memory lookup, migration 0009).
+func insertPostSQL(keyed bool) string {
+	cols, n := "copy_of", 17
+	if keyed {
+		cols, n = "copy_of, neardup_keys", 18
+	}
+	return `INSERT INTO posts (source, external_id, url, canonical_url, author, published, collected, ts,
+	lang, title, text, likes, reposts, replies, score, format, ` + cols + `)
+VALUES (` + placeholders(n) + `)
 ON CONFLICT DO NOTHING`
+}
 
+const (
 	// Upserts of the durable totals, after their VALUES lists (bulkInsert).
 	addTotalTail = ` ON CONFLICT (topic, format) DO UPDATE SET mentions = topic_totals.mentions + excluded.mentions`
 	addBrandTail = ` ON CONFLICT (topic, brand) DO UPDATE SET mentions = topic_brand_totals.mentions + excluded.mentions`
@@ -263,8 +271,8 @@ type postInsert struct {
 	returning bool
 }
 
-func (s *SQLite) preparePostInsert(ctx context.Context, tx *sql.Tx) (*postInsert, error) {
-	q := insertPostSQL
+func (s *SQLite) preparePostInsert(ctx context.Context, tx *sql.Tx, keyed bool) (*postInsert, error) {
+	q := insertPostSQL(keyed)
 	if !s.rowIDs {
 		q += "\nRETURNING id"
 	}
@@ -326,7 +334,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 		// brandTotals counts, per topic and brand, the inserted posts matching
 		// the topic that mention the brand: the rows the 0003 backfill joins.
 		brandTotals := map[topicBrand]int64{}
-		insPost, err := s.preparePostInsert(ctx, tx)
+		insPost, err := s.preparePostInsert(ctx, tx, mem != nil)
 		if err != nil {
 			return err
 		}
@@ -364,12 +372,15 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			original := originalOf(similar, ts, p.Source, p.ID)
-			id, err := insPost.insert(ctx,
-				p.Source, p.ID, p.URL, CanonicalURL(p.URL), p.Author,
+			args := []any{p.Source, p.ID, p.URL, CanonicalURL(p.URL), p.Author,
 				unixOrZero(p.Published), unixOrZero(p.Collected), ts,
 				storedLanguage(ap), p.Title, p.Text,
 				p.Engagement.Likes, p.Engagement.Reposts, p.Engagement.Replies, p.Engagement.Score,
-				string(p.Format), original)
+				string(p.Format), original}
+			if mem != nil {
+				args = append(args, nd.storedKeys(a.NearDup))
+			}
+			id, err := insPost.insert(ctx, args...)
 			if errors.Is(err, sql.ErrNoRows) {
 				res.Duplicates++
 				continue
@@ -378,7 +389,7 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			res.New++
-			if err := nd.record(ctx, id, a.NearDup, ts); err != nil {
+			if err := nd.record(ctx, nearDupPost{id: id, ts: ts, source: p.Source, extID: p.ID, copyOf: original}, a.NearDup); err != nil {
 				return fmt.Errorf("post %q: %w", p.ID, err)
 			}
 			if original != 0 {
@@ -778,13 +789,12 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 			}
 			in := placeholders(len(ids))
 			// Children first, so this holds with or without foreign key enforcement.
-			for _, q := range []string{
-				`DELETE FROM brand_mentions WHERE post_id IN (` + in + `)`,
-				`DELETE FROM post_terms WHERE post_id IN (` + in + `)`,
-				`DELETE FROM post_orgs WHERE post_id IN (` + in + `)`,
-				`DELETE FROM post_neardup_keys WHERE post_id IN (` + in + `)`,
-				`DELETE FROM mentions WHERE post_id IN (` + in + `)`,
-			} {
+			children := []string{"brand_mentions", "post_terms", "post_orgs", "mentions"}
+			if s.nearDups == nil { // PostgreSQL: keys have their own table (SQLite: posts.neardup_keys)
+				children = append(children, "post_neardup_keys")
+			}
+			for _, table := range children {
+				q := `DELETE FROM ` + table + ` WHERE post_id IN (` + in + `)`
 				if _, err := tx.ExecContext(ctx, q, ids...); err != nil {
 					return err
 				}
