@@ -24,7 +24,7 @@ import (
 // post_id) primary key, so SQLite and PostgreSQL replicas keep the same
 // originals (TestNearDupIndexAnswersAsSQL). It holds the keyed posts dated
 // from lo to hi; a lookup reaching outside (a backfill older than what was
-// loaded) reads a window of older posts for that commit (window).
+// loaded, past the cap) reads a window of older posts (window).
 type nearDupIndex struct {
 	mu     sync.Mutex // held for a whole Commit or Prune
 	loaded bool
@@ -44,14 +44,12 @@ type nearDupIndex struct {
 	// them (scanning posts instead was a fifth of a replay's commit time).
 	// Ids trimmed from posts are dropped when met.
 	copies map[int64][]int64
-	n      int // entries
-	limit  int // the cap on n (nearDupIndexCap; tests lower it)
-	// changed: this transaction changed the index; a rollback reloads it
-	// rather than undo each change.
-	changed bool
-	count   map[int64]int // reused by candidates
+	n      int           // entries
+	limit  int           // the cap on n (nearDupIndexCap; tests lower it)
+	count  map[int64]int // reused by candidates
 	// window holds an older stretch of posts for lookups this one does not
-	// cover, for the current transaction only.
+	// cover and cannot grow to (a backfill past the cap), until the index
+	// is next read.
 	window *nearDupIndex
 }
 
@@ -88,7 +86,9 @@ func decodeNearDupKeys(b []byte) []uint64 {
 	return keys
 }
 
-// ready loads the index unless it is loaded and nobody else wrote since.
+// ready loads the index unless it is loaded and nobody else wrote since:
+// every keyed post when all posts fit the cap, else those dated within
+// twice the horizon of the newest.
 func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Duration) error {
 	var version int64
 	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
@@ -98,45 +98,66 @@ func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Durat
 		return nil
 	}
 	var newest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(ts) FROM posts`).Scan(&newest); err != nil {
+	var posts int
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(ts), COUNT(*) FROM posts`).Scan(&newest, &posts); err != nil {
 		return fmt.Errorf("near-duplicate index: %w", err)
 	}
 	lo := int64(math.MinInt64)
-	if newest.Valid {
+	if newest.Valid && posts*nearDupBands > x.limit {
 		lo = newest.Int64 - 2*int64(horizon/time.Second)
 	}
+	x.reset(lo)
+	x.hi, x.maxTS, x.window = math.MaxInt64, math.MinInt64, nil
 	if err := x.load(ctx, tx, lo, math.MaxInt64); err != nil {
 		return err
 	}
-	x.version = version
+	x.loaded, x.version = true, version
 	return nil
 }
 
-// load reads the keyed posts dated from lo to hi (within twice the horizon
-// of the newest, all of them on a young store); callers hold mu.
+// load adds the keyed posts dated from lo to hi, none of which it holds yet;
+// callers hold mu.
 func (x *nearDupIndex) load(ctx context.Context, tx *sql.Tx, lo, hi int64) error {
-	x.reset(lo)
-	x.hi, x.maxTS, x.changed, x.window = hi, math.MinInt64, false, nil
-	// In (ts, id) order each key's entries arrive sorted: insert appends.
+	// In (ts, id) order each key's new entries arrive sorted.
+	add := map[uint64][]ndEntry{}
 	if err := scanRows(ctx, tx, `SELECT id, ts, source, external_id, copy_of, copies, neardup_keys FROM posts
 WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 		[]any{lo, hi}, func(rows *sql.Rows) error {
-			var p nearDupPost
-			var keys []byte
-			if err := rows.Scan(&p.id, &p.ts, &p.source, &p.extID, &p.copyOf, &p.copies, &keys); err != nil {
+			p := new(nearDupPost)
+			var blob []byte
+			if err := rows.Scan(&p.id, &p.ts, &p.source, &p.extID, &p.copyOf, &p.copies, &blob); err != nil {
 				return err
 			}
-			x.put(p, decodeNearDupKeys(keys))
+			keys := decodeNearDupKeys(blob)
+			for i, k := range keys {
+				if !slices.Contains(keys[:i], k) {
+					add[k] = append(add[k], ndEntry{p.ts, p.id})
+				}
+			}
+			x.posts[p.id] = p
+			if p.copyOf != 0 {
+				x.copies[p.copyOf] = append(x.copies[p.copyOf], p.id)
+			}
+			x.maxTS = max(x.maxTS, p.ts)
 			return nil
 		}); err != nil {
 		return fmt.Errorf("near-duplicate index: %w", err)
 	}
-	x.loaded = true
+	for k, es := range add {
+		var buf [1]ndEntry
+		if old := x.get(k, &buf); len(old) > 0 {
+			es = append(es, old...)
+			slices.SortFunc(es, cmpEntry)
+		}
+		x.set(k, es)
+		x.n += len(add[k])
+	}
 	return nil
 }
 
 // lookupIn returns an index holding every key a lookup at ts within horizon
-// needs: x, or a window of older posts loaded for this transaction.
+// needs: x, extended back to cover it while that fits the cap, or else a
+// window of older posts.
 func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int64) (*nearDupIndex, error) {
 	if x.covers(ts, horizon) {
 		return x, nil
@@ -145,10 +166,24 @@ func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int
 		return x.window, nil
 	}
 	// Half a horizon more each way serves the posts of a backfill dated
-	// near this one; the window holds only those dates, whatever the cap.
-	w := &nearDupIndex{limit: math.MaxInt}
+	// near this one.
 	pad := horizon + horizon/2
-	if err := w.load(ctx, tx, satSub(ts, pad), satAdd(ts, pad)); err != nil {
+	from := satSub(ts, pad)
+	var older int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM posts WHERE ts >= ? AND ts < ?`, from, x.lo).Scan(&older); err != nil {
+		return nil, err
+	}
+	if x.n+older*nearDupBands <= x.limit {
+		if err := x.load(ctx, tx, from, x.lo-1); err != nil {
+			return nil, err
+		}
+		x.lo = from
+		return x, nil
+	}
+	// The window holds only those dates, whatever the cap.
+	w := &nearDupIndex{limit: math.MaxInt, hi: satAdd(ts, pad), maxTS: math.MinInt64, loaded: true}
+	w.reset(from)
+	if err := w.load(ctx, tx, from, w.hi); err != nil {
 		return nil, err
 	}
 	x.window = w
@@ -275,7 +310,6 @@ func (x *nearDupIndex) put(p nearDupPost, keys []uint64) {
 		x.copies[p.copyOf] = append(x.copies[p.copyOf], p.id)
 	}
 	x.maxTS = max(x.maxTS, p.ts)
-	x.changed = true
 }
 
 // addCopies mirrors nearDups.addCopies.
@@ -283,7 +317,6 @@ func (x *nearDupIndex) addCopies(original, copies int64) {
 	for _, ix := range x.both() {
 		if p := ix.posts[original]; p != nil {
 			p.copies += copies
-			ix.changed = true
 		}
 	}
 }
@@ -303,7 +336,6 @@ func (x *nearDupIndex) demote(id, root int64) {
 				ix.copies[root] = append(ix.copies[root], c)
 			}
 		}
-		ix.changed = true
 	}
 }
 
@@ -361,15 +393,14 @@ func (x *nearDupIndex) insert(k uint64, e ndEntry) {
 }
 
 // settle ends a transaction: committed, its changes stay (and the index is
-// trimmed to its cap); rolled back, the index is read again at the next
-// commit. The window goes either way.
+// trimmed to its cap; a window stays for the backfill's next batch, kept
+// current like the index); rolled back, the index is read again at the
+// next commit, as what it loaded or added in the transaction may be gone.
 func (x *nearDupIndex) settle(committed bool, horizon time.Duration) {
-	x.window = nil
-	if !committed && x.changed {
+	if !committed {
 		x.invalidate()
 		return
 	}
-	x.changed = false
 	if x.n > x.limit {
 		x.trim(horizon)
 	}
@@ -430,5 +461,5 @@ func (x *nearDupIndex) reset(lo int64) {
 // invalidate makes the next commit reload the index (after a prune or a
 // rollback).
 func (x *nearDupIndex) invalidate() {
-	x.loaded, x.one, x.many, x.posts, x.copies, x.n, x.window, x.changed = false, nil, nil, nil, nil, 0, nil, false
+	x.loaded, x.one, x.many, x.posts, x.copies, x.n, x.window = false, nil, nil, nil, nil, 0, nil
 }

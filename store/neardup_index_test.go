@@ -39,72 +39,81 @@ func TestNearDupIndexAnswersAsSQL(t *testing.T) {
 		ts := at(time.Duration(rng.IntN(20*24)) * time.Hour) // hours over 20 days: many equal times
 		all = append(all, ndPost(fmt.Sprint("p", i), ts, keys, "t"))
 	}
-	ctx := context.Background()
-	open := func(name string, memory bool) *SQLite {
-		s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), name), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if !memory {
-			lookUpInSQL(t, s)
-		}
-		return s
-	}
-	mem, sq := open("memory.db", true), open("sql.db", false)
-	var demoted int
-	for i := 0; i < posts; i += batch {
-		b := affinity.Batch{Source: "feed", NearDup: rule, Posts: all[i:min(i+batch, posts)]}
-		rm, err := mem.Commit(ctx, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := sq.Commit(ctx, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rm.NearDuplicates != rs.NearDuplicates || rm.Demoted != rs.Demoted {
-			t.Fatalf("batch %d: in memory %+v, SQL %+v", i/batch, rm, rs)
-		}
-		demoted += rm.Demoted
-	}
-	read := func(s *SQLite) map[string]string {
-		rows, err := s.r.QueryContext(ctx, `SELECT p.external_id, COALESCE(o.external_id, ''), p.copies FROM posts p LEFT JOIN posts o ON o.id = p.copy_of`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		out := map[string]string{}
-		for rows.Next() {
-			var id, orig string
-			var copies int
-			if err := rows.Scan(&id, &orig, &copies); err != nil {
-				t.Fatal(err)
+	// With the default cap the index holds every post; with a small one it
+	// is trimmed, extended back and reads windows for the older posts (a
+	// window per other post in this random order: the first 1,200 do).
+	for _, c := range []struct{ limit, posts int }{{nearDupIndexCap, posts}, {400 * nearDupBands, 1200}} {
+		t.Run(fmt.Sprint("cap=", c.limit), func(t *testing.T) {
+			limit, posts := c.limit, c.posts
+			ctx := context.Background()
+			open := func(name string, memory bool) *SQLite {
+				s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), name), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				if !memory {
+					lookUpInSQL(t, s)
+				}
+				return s
 			}
-			out[id] = fmt.Sprintf("copy of %q, %d copies", orig, copies)
-		}
-		return out
-	}
-	gm, gs := read(mem), read(sq)
-	copies, differ := 0, 0
-	for id, want := range gs {
-		if gm[id] != want {
-			if differ++; differ <= 5 {
-				t.Errorf("post %s: in memory %s, SQL %s", id, gm[id], want)
+			mem, sq := open("memory.db", true), open("sql.db", false)
+			mem.nearDups.limit = limit
+			var demoted int
+			for i := 0; i < posts; i += batch {
+				b := affinity.Batch{Source: "feed", NearDup: rule, Posts: all[i:min(i+batch, posts)]}
+				rm, err := mem.Commit(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs, err := sq.Commit(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rm.NearDuplicates != rs.NearDuplicates || rm.Demoted != rs.Demoted {
+					t.Fatalf("batch %d: in memory %+v, SQL %+v", i/batch, rm, rs)
+				}
+				demoted += rm.Demoted
 			}
-		}
-		if want[:10] != `copy of ""` {
-			copies++
-		}
+			read := func(s *SQLite) map[string]string {
+				rows, err := s.r.QueryContext(ctx, `SELECT p.external_id, COALESCE(o.external_id, ''), p.copies FROM posts p LEFT JOIN posts o ON o.id = p.copy_of`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				out := map[string]string{}
+				for rows.Next() {
+					var id, orig string
+					var copies int
+					if err := rows.Scan(&id, &orig, &copies); err != nil {
+						t.Fatal(err)
+					}
+					out[id] = fmt.Sprintf("copy of %q, %d copies", orig, copies)
+				}
+				return out
+			}
+			gm, gs := read(mem), read(sq)
+			copies, differ := 0, 0
+			for id, want := range gs {
+				if gm[id] != want {
+					if differ++; differ <= 5 {
+						t.Errorf("post %s: in memory %s, SQL %s", id, gm[id], want)
+					}
+				}
+				if want[:10] != `copy of ""` {
+					copies++
+				}
+			}
+			if differ > 0 {
+				t.Errorf("%d of %d posts differ", differ, len(gs))
+			}
+			// The set must exercise what it is for: copies, demotions, crowding.
+			if copies < posts/10 || demoted == 0 {
+				t.Errorf("%d copies and %d demotions among %d posts: the set no longer tests the lookup", copies, demoted, posts)
+			}
+			t.Logf("%d posts, %d copies, %d demotions: the same in memory and in SQL", posts, copies, demoted)
+		})
 	}
-	if differ > 0 {
-		t.Errorf("%d of %d posts differ", differ, len(gs))
-	}
-	// The set must exercise what it is for: copies, demotions, crowding.
-	if copies < posts/10 || demoted == 0 {
-		t.Errorf("%d copies and %d demotions among %d posts: the set no longer tests the lookup", copies, demoted, posts)
-	}
-	t.Logf("%d posts, %d copies, %d demotions: the same in memory and in SQL", posts, copies, demoted)
 }
 
 // TestNearDupIndexRollbackAndTrim: keys of a commit that failed leave the
@@ -264,4 +273,63 @@ func TestMigration0009KeepsKeys(t *testing.T) {
 			t.Errorf("post similar only to pruned ones: %+v, %v; want an original", res, err)
 		}
 	})
+}
+
+// TestNearDupIndexExtendsBack: a store too big for the index at start
+// loads only the recent posts; a backfill's lookup further back extends the
+// index to cover it while that fits the cap (else it reads a window, see
+// TestNearDupIndexRollbackAndTrim), and finds the older original either way.
+func TestNearDupIndexExtendsBack(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "extend.db")
+	s, err := OpenSQLite(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []affinity.AnalyzedPost{
+		ndPost("ancient", at(-60*24*time.Hour), ndKeys(1, 1, nearDupBands), "t"),
+		ndPost("older", at(-20*24*time.Hour), ndKeys(2, 2, nearDupBands), "t"),
+		ndPost("recent", at(0), ndKeys(3, 3, nearDupBands), "t"),
+	} {
+		if _, err := s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule, Posts: []affinity.AnalyzedPost{p}}); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	s.Close()
+
+	s, err = OpenSQLite(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.nearDups.limit = 2 * nearDupBands // three posts do not fit: only "recent" is loaded
+	res, err := s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule,
+		Posts: []affinity.AnalyzedPost{ndPost("older-copy", at(-20*24*time.Hour+time.Minute), ndKeys(2, 9, 6), "t")}})
+	if err != nil || res.NearDuplicates != 1 {
+		t.Fatalf("copy of a post before the loaded range: %+v, %v; want a copy", res, err)
+	}
+	// The same lookup, watched: it extends the index rather than read a
+	// window, and only as far back as it needs.
+	x := s.nearDups
+	x.invalidate()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	x.limit = 3 * nearDupBands
+	if err := x.ready(ctx, tx, ndRule.Horizon); err != nil {
+		t.Fatal(err)
+	}
+	h := int64(ndRule.Horizon / time.Second)
+	ix, err := x.lookupIn(ctx, tx, at(-20*24*time.Hour).Unix(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix != x || !x.covers(at(-20*24*time.Hour).Unix(), h) {
+		t.Errorf("lookup read a window (%v) or the index does not cover it (from %s)", ix != x, time.Unix(x.lo, 0).UTC())
+	}
+	if x.posts[1] != nil || x.posts[2] == nil {
+		t.Errorf("extended index holds ancient: %v, older: %v; want only older", x.posts[1] != nil, x.posts[2] != nil)
+	}
 }
