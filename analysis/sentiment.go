@@ -39,7 +39,7 @@ type Sentiment struct {
 	idioms   map[string]float64 // "the shit", "yeah right": replace the valence of their last word
 	phrases  []sentPhrase       // the idioms and multi-word boosters, split, matched without building strings
 	own      map[string][]int   // first word -> indexes into ownPhraseList
-	ownFirst *[16][128]bool     // length and first byte of those first words: most tokens skip the map lookup
+	ownFirst *[2][16][128]bool  // length and first, then last byte of those first words: most tokens skip the map lookup
 	emoji    map[rune]emojiValence
 	rules    sentimentRules
 }
@@ -69,11 +69,14 @@ type sentimentRules struct {
 	ownWords        bool // our ratings for common words the lexicon lacks: slang ("stoked", "argh") and product talk ("flimsy", "sturdy")
 	moreEmoticons   bool // eastern and other emoticons the lexicon lacks: "^_^" "-_-" "T_T"
 	ownPhrases      bool // our ratings for set phrases the word ratings get wrong: "can't wait", "killed it", "couldn't be happier"
+	boostersStay    bool // an inflection never turns a booster into a word: "fucking" intensifies ("sore fucking loser"), as in VADER
+	questionsAsk    bool // words of a sentence closed by "?" are asked about, not asserted: they count questionScale
+	laughAsIs       bool // written laughter ("lol", "haha") is never negated, like an emoticon: "no way lol" still laughs
 }
 
 var (
 	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true,
-		ownWords: true, moreEmoticons: true, ownPhrases: true}
+		ownWords: true, moreEmoticons: true, ownPhrases: true, boostersStay: true, questionsAsk: true, laughAsIs: true}
 	vaderRules = sentimentRules{}
 )
 
@@ -176,8 +179,13 @@ func newSentiment(rules sentimentRules) *Sentiment {
 			}
 		}
 	}
+	tc := govader.NewTermConstants()
 	if rules.inflections {
-		addInflections(s.lexicon)
+		var keep map[string]float64
+		if rules.boostersStay {
+			keep = tc.BoosterDict
+		}
+		addInflections(s.lexicon, keep)
 	}
 	if rules.emoticonAsIs {
 		maps.Copy(s.lexicon, ownEmoticons)
@@ -186,14 +194,14 @@ func newSentiment(rules sentimentRules) *Sentiment {
 		maps.Copy(s.lexicon, moreEmoticons)
 	}
 	if rules.ownPhrases {
-		s.own, s.ownFirst = map[string][]int{}, new([16][128]bool)
+		s.own, s.ownFirst = map[string][]int{}, new([2][16][128]bool)
 		for k, p := range ownPhraseList {
 			w := p.words[0]
 			s.own[w] = append(s.own[w], k)
-			s.ownFirst[min(len(w), 15)][w[0]&0x7f] = true
+			s.ownFirst[0][min(len(w), 15)][w[0]&0x7f] = true
+			s.ownFirst[1][min(len(w), 15)][w[len(w)-1]&0x7f] = true
 		}
 	}
-	tc := govader.NewTermConstants()
 	s.booster = tc.BoosterDict
 	s.idioms = tc.SpecialCaseIdioms
 	for _, k := range slices.Sorted(maps.Keys(s.idioms)) {
@@ -236,11 +244,15 @@ func newSentiment(rules sentimentRules) *Sentiment {
 // word's rating: the lexicon lists many forms but not all, and a form it
 // misses scored 0. Built once at load, so scoring does no stemming. Where two
 // words give one form the milder rating wins (then the lower, so map order
-// cannot matter); inflectionStop are forms that mean something else.
-func addInflections(lex map[string]float64) {
+// cannot matter); inflectionStop are forms that mean something else, and
+// the forms in boosters ("fucking") stay intensifiers.
+func addInflections(lex, boosters map[string]float64) {
 	add := map[string]float64{}
 	put := func(form string, v float64) {
 		if _, ok := lex[form]; ok || inflectionStop[form] {
+			return
+		}
+		if _, ok := boosters[form]; ok {
 			return
 		}
 		if old, ok := add[form]; ok && (math.Abs(old) < math.Abs(v) || math.Abs(old) == math.Abs(v) && old <= v) {
@@ -389,9 +401,11 @@ type sentToken struct {
 	emoticon bool  // punctuation and at most single letters: ":-)" "D:" "<3"
 	clause   bool  // the written field ended a clause: "well," "know." "what?!"
 	phrase   int16 // in one of ownPhraseList: its index+1 on the last word, -1 on the others
+	end      byte  // the written field closed a sentence: '?' when it asks ("why?"), '!' when it exclaims ("what?!"), '.', else 0
 }
 
 type sentScratch struct {
+	asks bool // the text has a "?"
 	toks []sentToken
 	vals []float64
 	why  [][]string // per token, only when explaining
@@ -418,6 +432,8 @@ func trimPunct(w string) string {
 }
 
 func (s *Sentiment) tokenize(text string, st *sentScratch) {
+	// Sentence ends matter only to questionCheck: a text without "?" skips them.
+	st.asks = s.rules.questionsAsk && strings.IndexByte(text, '?') >= 0
 	for field := range strings.FieldsSeq(text) {
 		if strings.ContainsAny(field, "’‘") {
 			// Curly apostrophes from phones: "don’t" must meet "don't" of the negation list.
@@ -427,6 +443,9 @@ func (s *Sentiment) tokenize(text string, st *sentScratch) {
 		s.splitEmoji(field, st)
 		if s.rules.clauseScope && len(st.toks) > k && endsClause(field) {
 			st.toks[len(st.toks)-1].clause = true
+		}
+		if st.asks && len(st.toks) > k && isPunct[field[len(field)-1]] {
+			st.toks[len(st.toks)-1].end = sentenceEnd(field)
 		}
 	}
 }
@@ -508,6 +527,31 @@ func endsClause(f string) bool {
 	return len(w) > 0 && len(w) < len(f) && unicode.IsLetter(rune(w[len(w)-1]))
 }
 
+// sentenceEnd is the mark that closes a sentence at the end of field, '.',
+// '!' or '?', or 0. "what?!" exclaims: '!' wins over '?'.
+func sentenceEnd(f string) byte {
+	for len(f) > 0 && strings.IndexByte("\"')]", f[len(f)-1]) >= 0 {
+		f = f[:len(f)-1]
+	}
+	var end byte
+	for i := len(f) - 1; i >= 0; i-- {
+		switch c := f[i]; c {
+		case '!':
+			end = '!'
+		case '.', '?':
+			if end != '!' {
+				end = max(end, c) // '?' (63) over '.' (46): "why?.." still asks
+			}
+		default:
+			if i == len(f)-1 {
+				return 0
+			}
+			return end
+		}
+	}
+	return 0 // punctuation only: "...", "?!"
+}
+
 // isUpper is Python's str.isupper: at least one cased letter and none lower case.
 func isUpper(w string) bool {
 	cased := false
@@ -562,7 +606,7 @@ func (s *Sentiment) squash(lower string) string {
 func (s *Sentiment) markPhrases(toks []sentToken) {
 	for i := 0; i < len(toks); i++ {
 		l := toks[i].lower
-		if l == "" || !s.ownFirst[min(len(l), 15)][l[0]&0x7f] {
+		if l == "" || !s.ownFirst[0][min(len(l), 15)][l[0]&0x7f] || !s.ownFirst[1][min(len(l), 15)][l[len(l)-1]&0x7f] {
 			continue
 		}
 		cands, ok := s.own[l]
@@ -728,7 +772,7 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 				}
 			}
 		}
-		if !t.emoticon && s.negatedByNo(toks, i) {
+		if s.negatedByNo(toks, i) && !s.asIs(t) {
 			v = base * negScalar
 			if explain {
 				st.why[i] = append(st.why[i], "negated by no")
@@ -748,6 +792,9 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 		s.modifiers(toks, i, capDiff, st, explain)
 	}
 
+	if st.asks {
+		s.questionCheck(toks, st, explain)
+	}
 	var textRules []string
 	s.butCheck(toks, st, explain, &textRules)
 
@@ -852,6 +899,7 @@ func (s *Sentiment) negatedByNo(toks []sentToken, i int) bool {
 func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScratch, explain bool) {
 	v := st.vals[i]
 	enough := s.rules.notEnough && enoughAfter(toks, i)
+	asIs := s.asIs(&toks[i])
 	shielded := false // a sentiment word nearer than a negator takes the negation ("never fails to amaze")
 	for d := range 3 {
 		if i <= d {
@@ -892,7 +940,7 @@ func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScr
 				}
 			}
 		}
-		if !toks[i].emoticon && !shielded {
+		if !asIs && !shielded {
 			v = s.negationCheck(toks, i, d, v, enough, st, explain)
 		}
 		if d == 2 {
@@ -902,6 +950,20 @@ func (s *Sentiment) modifiers(toks []sentToken, i int, capDiff bool, st *sentScr
 	v = s.leastCheck(toks, i, v, st, explain)
 	st.vals[i] = v
 }
+
+// asIs reports a token no negator reaches: an emoticon, or written
+// laughter with laughAsIs.
+func (s *Sentiment) asIs(t *sentToken) bool {
+	if t.emoticon {
+		return true
+	}
+	// Every spelling of laughter starts with h, l or r: most words skip the map.
+	l := t.lower
+	return s.rules.laughAsIs && l != "" && (l[0] == 'h' || l[0] == 'l' || l[0] == 'r') && laughter[l]
+}
+
+// laughter are the lexicon's spellings of written laughter.
+var laughter = map[string]bool{"lol": true, "lmao": true, "lmfao": true, "rofl": true, "roflmao": true, "haha": true, "hahaha": true, "hehe": true, "lolz": true}
 
 func (s *Sentiment) negates(w string) bool {
 	return s.negation[w] || strings.Contains(w, "n't")
@@ -1045,6 +1107,34 @@ func (s *Sentiment) leastCheck(toks []sentToken, i int, v float64, st *sentScrat
 		st.why[i] = append(st.why[i], "negated by least")
 	}
 	return v * negScalar
+}
+
+// questionScale is what a word asked about keeps of its valence: half, as
+// the clause before "but" keeps (0.25 and 0.75 were measured too).
+const questionScale = 0.5
+
+// questionCheck scales the words of each sentence closed by "?": "is it any
+// good?" asks, it does not praise. Emoticons and emoji still say how the
+// writer feels.
+func (s *Sentiment) questionCheck(toks []sentToken, st *sentScratch, explain bool) {
+	start := 0
+	for i, t := range toks {
+		if t.end == 0 {
+			continue
+		}
+		if t.end == '?' {
+			for k := start; k <= i; k++ {
+				if st.vals[k] == 0 || toks[k].emoticon || toks[k].emoji {
+					continue
+				}
+				st.vals[k] *= questionScale
+				if explain {
+					st.why[k] = append(st.why[k], "asked about")
+				}
+			}
+		}
+		start = i + 1
+	}
 }
 
 // butCheck weighs what follows "but" 1.5 and what precedes it 0.5, around

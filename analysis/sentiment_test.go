@@ -41,7 +41,7 @@ func TestSentimentScore(t *testing.T) {
 		{"empty", "", 0},
 		{"only punctuation", "!!! ???", 0},
 		{"negation stops at the clause", "I don't know. Good support", 1},
-		{"negation stops at a clause ended by two dots", "no idea.. sexy perhaps?", 1},
+		{"negation stops at a clause ended by two dots", "no idea.. sexy perhaps", 1},
 		{"dismay emoticon keeps its case", "I forgot it on the table D: D:", -1},
 		{"emoticon is not negated", "Nope :-)", 1},
 		{"no ending its sentence is dismay, not a negator", "Oh no. Escape when you can", -1},
@@ -52,6 +52,8 @@ func TestSentimentScore(t *testing.T) {
 		{"can't praise highly enough", "can't praise it highly enough", 1},
 		{"inflection missing from the lexicon", "the blazing crappiness of this player", -1},
 		{"tech support names a department", "tech support from apex is nonexistent", 0},
+		{"laughter is not negated", "no way lol", 1},
+		{"a question exclaimed still asserts", "what the hell?!", -1},
 		{"support still praises", "thanks for the support", 1},
 		// Our own words, emoticons and phrases, for what the lexicon lacks.
 		{"slang the lexicon lacks", "so stoked for tonight", 1},
@@ -70,6 +72,9 @@ func TestSentimentScore(t *testing.T) {
 		{"fed up complains", "fed up with this app", -1},
 		{"a phrase can be negated", "I am not fed up", 1},
 		{"rip-off", "what a rip-off", -1},
+		{"out of control complains", "prices are out of control", -1},
+		{"thumbs down", "thumbs down on that one", -1},
+		{"stopped working complains", "the card reader stopped working", -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +101,10 @@ func TestSentimentOrdering(t *testing.T) {
 		{"The service is good", "The service is GOOD"}, // caps among lower case
 		{"good", "good!"},
 		{"bad!", "bad"},
-		{"terrible", "not good"}, // negation keeps 74 % of the strength, sign flipped
+		{"terrible", "not good"},                 // negation keeps 74 % of the strength, sign flipped
+		{"such a fucking loser", "such a loser"}, // "fucking" intensifies; it is no word of its own
+		{"is it any good?", "it is good."},       // a question asks about the word, it does not assert it
+		{"bad.", "bad?"},
 	}
 	for _, p := range less {
 		if a, b := s.Score(p[0]), s.Score(p[1]); !(a < b) {
@@ -135,6 +143,8 @@ func TestSentimentExplain(t *testing.T) {
 		"it never fails to amaze":      "amaze +",
 		"can't wait to see it":         "wait +2.00 [phrase can't wait]",
 		"never blown away":             "away -2.07 [phrase blown away, negated by never]",
+		"is it any good?":              "good +0.95 [asked about]",
+		"such a fucking loser":         "loser -2.69 [boosted by fucking]",
 	} {
 		e := s.Explain(text)
 		if !strings.Contains(e.String(), want) || e.Compound != s.Score(text) {
@@ -151,7 +161,7 @@ func TestVADERRules(t *testing.T) {
 	v, a := NewVADERSentiment(), DefaultSentiment()
 	for _, text := range []string{"ok.", "NO NO NO NO", "do not buy this", "😡", "D:", "Nope :-)", "Got it!",
 		"never fails to amaze", "cannot recommend it enough", "crappiness", "customer support was slow",
-		"flimsy", "^_^", "can't wait", "you killed it"} {
+		"flimsy", "^_^", "can't wait", "you killed it", "is it good?", "no way lol"} {
 		if v.Score(text) == a.Score(text) {
 			t.Errorf("%q scores %.3f under both rule sets; the fix made no difference", text, v.Score(text))
 		}

@@ -57,7 +57,8 @@ type ownPhrase struct {
 // ownPhraseList are set phrases whose words, rated one by one, say the
 // opposite or nothing: "can't wait" is eagerness, not a negation; "killed
 // it" is praise; "blown away", "hell yeah", "couldn't be happier" praise,
-// "fed up" and "what a joke" complain. Ratings are ours, on the -4..4 scale.
+// "fed up", "what a joke", "out of control" and "stopped working" complain.
+// Ratings are ours, on the -4..4 scale.
 var ownPhraseList = func() []ownPhrase {
 	var l []ownPhrase
 	for _, g := range []struct {
@@ -70,7 +71,8 @@ var ownPhraseList = func() []ownPhrase {
 		{3.0, "over the moon|couldn't be happier|could not be happier|couldn't be better|could not be better|shut up and take my money"},
 		{1.5, "dying to|give em hell|bang for the buck|bang for your buck"},
 		{1.2, "fingers crossed"},
-		{-2.0, "fed up|what a joke|falls apart|fell apart|falling apart"},
+		{-2.0, "fed up|what a joke|falls apart|fell apart|falling apart|thumbs down|stopped working|quit working"},
+		{-1.5, "out of control"},
 		{-2.2, "rip off|ripped off"},
 	} {
 		for p := range strings.SplitSeq(g.phrases, "|") {

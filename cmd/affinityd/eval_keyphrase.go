@@ -88,6 +88,7 @@ func evalKeyphraseSection(o evalOptions, w io.Writer) (any, error) {
 // extracted), with the YAKE protocol: lower case, punctuation to spaces,
 // every word Porter-stemmed, exact match of the top 10 against the gold set,
 // P, R and F1 per document averaged over documents (micro F1 beside them).
+// The set's other documents are each document's background.
 func evalKeyphraseZip(path string) (keyphraseResult, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -109,12 +110,21 @@ func evalKeyphraseZip(path string) (keyphraseResult, error) {
 	figures := func(s analysis.KeyphraseScore) keyphraseFigures {
 		return keyphraseFigures{Docs: s.Docs, P: s.P, R: s.R, F1: s.F1}
 	}
+	// Each document is scored against the set's other documents as its
+	// background (leave-one-out), as the daemon scores a post against the
+	// others it collected.
+	bg := analysis.NewKeyphraseBackground()
+	for _, d := range docs {
+		bg.Add(d.Text)
+	}
 	// Each document is extracted once; the three parts score the same output.
 	memo := make(map[string][]string, len(docs))
 	extract := func(doc string, n int) []string {
 		out, ok := memo[doc]
 		if !ok {
-			out = analysis.Keyphrases(doc, n)
+			bg.Remove(doc)
+			out = analysis.KeyphrasesAgainst(doc, n, bg)
+			bg.Add(doc)
 			memo[doc] = out
 		}
 		return out
