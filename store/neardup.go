@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -153,6 +154,27 @@ func (n *nearDups) close() {
 
 func (n *nearDups) enabled(keys []uint64) bool {
 	return n.rule.MinBands > 0 && len(keys) == nearDupBands
+}
+
+// prepare readies SQLite's in-memory index for a batch (nearDupIndex.prepare).
+func (n *nearDups) prepare(ctx context.Context, posts []affinity.AnalyzedPost) error {
+	if n.mem == nil {
+		return nil
+	}
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, ap := range posts {
+		if n.enabled(ap.Analysis.NearDup) {
+			ts := unixOrZero(ap.Post.Time())
+			first, last = min(first, ts), max(last, ts)
+		}
+	}
+	if first > last {
+		return nil
+	}
+	if err := n.mem.prepare(ctx, n.tx, first, last, int64(n.rule.Horizon/time.Second)); err != nil {
+		return fmt.Errorf("near-duplicate lookup: %w", err)
+	}
+	return nil
 }
 
 // similar returns the stored posts (originals and copies) that a post with

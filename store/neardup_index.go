@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -108,18 +109,23 @@ func (x *nearDupIndex) ready(ctx context.Context, tx *sql.Tx, horizon time.Durat
 	}
 	x.reset(lo)
 	x.hi, x.maxTS, x.window = math.MaxInt64, math.MinInt64, nil
-	if err := x.load(ctx, tx, lo, math.MaxInt64); err != nil {
+	if err := x.load(ctx, tx, lo, math.MaxInt64, false); err != nil {
 		return err
 	}
 	x.loaded, x.version = true, version
 	return nil
 }
 
+// errIndexFull stops loading a window that would pass its cap.
+var errIndexFull = errors.New("near-duplicate index: window over its cap")
+
 // load adds the keyed posts dated from lo to hi, none of which it holds yet;
-// callers hold mu.
-func (x *nearDupIndex) load(ctx context.Context, tx *sql.Tx, lo, hi int64) error {
+// callers hold mu. With capped, it stops with errIndexFull rather than hold
+// more than the cap.
+func (x *nearDupIndex) load(ctx context.Context, tx *sql.Tx, lo, hi int64, capped bool) error {
 	// In (ts, id) order each key's new entries arrive sorted.
 	add := map[uint64][]ndEntry{}
+	added := 0
 	if err := scanRows(ctx, tx, `SELECT id, ts, source, external_id, copy_of, copies, neardup_keys FROM posts
 WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 		[]any{lo, hi}, func(rows *sql.Rows) error {
@@ -132,7 +138,11 @@ WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 			for i, k := range keys {
 				if !slices.Contains(keys[:i], k) {
 					add[k] = append(add[k], ndEntry{p.ts, p.id})
+					added++
 				}
+			}
+			if capped && x.n+added > x.limit {
+				return errIndexFull
 			}
 			x.posts[p.id] = p
 			if p.copyOf != 0 {
@@ -141,6 +151,9 @@ WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 			x.maxTS = max(x.maxTS, p.ts)
 			return nil
 		}); err != nil {
+		if errors.Is(err, errIndexFull) {
+			return err
+		}
 		return fmt.Errorf("near-duplicate index: %w", err)
 	}
 	for k, es := range add {
@@ -150,14 +163,77 @@ WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 			slices.SortFunc(es, cmpEntry)
 		}
 		x.set(k, es)
-		x.n += len(add[k])
+	}
+	x.n += added
+	return nil
+}
+
+// holds reports whether the index holds every keyed post dated from lo to hi.
+func (x *nearDupIndex) holds(lo, hi int64) bool { return x.loaded && lo >= x.lo && hi <= x.hi }
+
+// covers reports whether the index holds every key a lookup from ts−horizon
+// to ts+horizon needs.
+func (x *nearDupIndex) covers(ts, horizon int64) bool {
+	return x.holds(satSub(ts, horizon), satAdd(ts, horizon))
+}
+
+// reach returns an index holding the keyed posts dated from lo to hi: x,
+// extended back while that fits the cap, or else a window of stored posts
+// within the cap (limit 0) or of any size (limit math.MaxInt); nil when no
+// window within the cap does.
+func (x *nearDupIndex) reach(ctx context.Context, tx *sql.Tx, lo, hi int64, limit int) (*nearDupIndex, error) {
+	if x.holds(lo, hi) {
+		return x, nil
+	}
+	if x.window != nil && x.window.holds(lo, hi) {
+		return x.window, nil
+	}
+	var older int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM posts WHERE ts >= ? AND ts < ?`, lo, x.lo).Scan(&older); err != nil {
+		return nil, fmt.Errorf("near-duplicate index: %w", err)
+	}
+	if x.n+older*nearDupBands <= x.limit {
+		if err := x.load(ctx, tx, lo, x.lo-1, false); err != nil {
+			return nil, err
+		}
+		x.lo = lo
+		return x, nil
+	}
+	w := &nearDupIndex{limit: cmp.Or(limit, x.limit), hi: hi, maxTS: math.MinInt64, loaded: true}
+	w.reset(lo)
+	switch err := w.load(ctx, tx, lo, hi, limit == 0); {
+	case errors.Is(err, errIndexFull):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	x.window = w
+	return w, nil
+}
+
+// prepare readies the index for a batch whose keyed posts are dated from
+// first to last: a backfill older than the index gets one window for the
+// whole batch where that fits the cap, not one per post. Half a horizon
+// more each way serves the backfill's next batches too, whose dates
+// scatter over the same stretch (without it, make-corpus's history read a
+// new window every other batch).
+func (x *nearDupIndex) prepare(ctx context.Context, tx *sql.Tx, first, last, horizon int64) error {
+	if x.holds(satSub(first, horizon), satAdd(last, horizon)) ||
+		x.window != nil && x.window.holds(satSub(first, horizon), satAdd(last, horizon)) {
+		return nil
+	}
+	for _, pad := range []int64{horizon + horizon/2, horizon} {
+		if ix, err := x.reach(ctx, tx, satSub(first, pad), satAdd(last, pad), 0); ix != nil || err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // lookupIn returns an index holding every key a lookup at ts within horizon
-// needs: x, extended back to cover it while that fits the cap, or else a
-// window of older posts.
+// needs: what prepare made ready, or else a window around the post,
+// whatever the cap (half a horizon more each way serves the posts of a
+// backfill dated near this one).
 func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int64) (*nearDupIndex, error) {
 	if x.covers(ts, horizon) {
 		return x, nil
@@ -165,29 +241,8 @@ func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int
 	if x.window != nil && x.window.covers(ts, horizon) {
 		return x.window, nil
 	}
-	// Half a horizon more each way serves the posts of a backfill dated
-	// near this one.
 	pad := horizon + horizon/2
-	from := satSub(ts, pad)
-	var older int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM posts WHERE ts >= ? AND ts < ?`, from, x.lo).Scan(&older); err != nil {
-		return nil, err
-	}
-	if x.n+older*nearDupBands <= x.limit {
-		if err := x.load(ctx, tx, from, x.lo-1); err != nil {
-			return nil, err
-		}
-		x.lo = from
-		return x, nil
-	}
-	// The window holds only those dates, whatever the cap.
-	w := &nearDupIndex{limit: math.MaxInt, hi: satAdd(ts, pad), maxTS: math.MinInt64, loaded: true}
-	w.reset(from)
-	if err := w.load(ctx, tx, from, w.hi); err != nil {
-		return nil, err
-	}
-	x.window = w
-	return w, nil
+	return x.reach(ctx, tx, satSub(ts, pad), satAdd(ts, pad), math.MaxInt)
 }
 
 // satSub and satAdd keep a window's bounds from wrapping around.
@@ -203,12 +258,6 @@ func satAdd(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
-}
-
-// covers reports whether the index holds every key a lookup from ts−horizon
-// to ts+horizon needs.
-func (x *nearDupIndex) covers(ts, horizon int64) bool {
-	return x.loaded && satSub(ts, horizon) >= x.lo && satAdd(ts, horizon) <= x.hi
 }
 
 // candidates returns, as findOriginalSQL does, the posts among each key's

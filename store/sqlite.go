@@ -361,6 +361,9 @@ func (s *SQLite) Commit(ctx context.Context, b affinity.Batch) (affinity.CommitR
 			return err
 		}
 		defer nd.close()
+		if err := nd.prepare(ctx, b.Posts); err != nil {
+			return err
+		}
 
 		for _, ap := range b.Posts {
 			p, a := ap.Post, ap.Analysis

@@ -85,8 +85,9 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-// readCorpus analyzes the corpus once in this process, as the pipeline does.
-func readCorpus(b *testing.B, cfgFile, corpus string) []affinity.AnalyzedPost {
+// readCorpus analyzes the corpus once in this process, as the pipeline does,
+// and returns it with the configured near-duplicate rule.
+func readCorpus(b *testing.B, cfgFile, corpus string) ([]affinity.AnalyzedPost, affinity.NearDupRule) {
 	cfg, err := config.Load(cfgFile)
 	if err != nil {
 		b.Fatal(err)
@@ -110,7 +111,7 @@ func readCorpus(b *testing.B, cfgFile, corpus string) []affinity.AnalyzedPost {
 		out = append(out, an.AnalyzeBatch(res.Posts)...)
 		state = res.State
 		if !res.More {
-			return out
+			return out, an.NearDupRule()
 		}
 	}
 }
@@ -129,7 +130,10 @@ func BenchmarkStoredHistory(b *testing.B) {
 	dir := b.TempDir()
 	bin := buildBinary(b, dir)
 	cfgFile, corpus := benchCorpus(b, dir, posts, 1000, 50)
-	analyzed := readCorpus(b, cfgFile, corpus)
+	// Near-duplicate keys are stored as the daemon stores them (unless
+	// AFFINITYD_BENCH_NEARDUP=off), so the run below loads their index and
+	// the fill is a backfill older than the index, copy after copy.
+	analyzed, nearDup := readCorpus(b, cfgFile, corpus)
 	db := filepath.Join(dir, "history.db")
 	st, err := store.OpenSQLite(context.Background(), db, nil)
 	if err != nil {
@@ -156,7 +160,7 @@ func BenchmarkStoredHistory(b *testing.B) {
 			if len(batch) == 0 {
 				break
 			}
-			res, err := st.Commit(ctx, affinity.Batch{Source: "corpus", Posts: batch,
+			res, err := st.Commit(ctx, affinity.Batch{Source: "corpus", Posts: batch, NearDup: nearDup,
 				State: &affinity.SourceState{Source: "corpus", Cursor: strconv.Itoa(stored + len(batch))}})
 			if err != nil || res.New != len(batch) {
 				b.Fatalf("commit: %+v, %v", res, err)
