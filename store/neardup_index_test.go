@@ -333,3 +333,30 @@ func TestNearDupIndexExtendsBack(t *testing.T) {
 		t.Errorf("extended index holds ancient: %v, older: %v; want only older", x.posts[1] != nil, x.posts[2] != nil)
 	}
 }
+
+// TestPruneKeepsIndexWhenNothingGoes: the hourly prune that deletes nothing
+// must not make the next commit read every key again; one that deletes does.
+func TestPruneKeepsIndexWhenNothingGoes(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "prune.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Commit(ctx, affinity.Batch{Source: "feed", NearDup: ndRule,
+		Posts: []affinity.AnalyzedPost{ndPost("a", at(0), ndKeys(1, 1, nearDupBands), "t")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(ctx, at(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("prune before the post: %d, %v", n, err)
+	}
+	if !s.nearDups.loaded {
+		t.Error("a prune that deleted nothing dropped the near-duplicate index")
+	}
+	if n, err := s.Prune(ctx, at(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("prune after the post: %d, %v", n, err)
+	}
+	if s.nearDups.loaded {
+		t.Error("a prune that deleted a post kept the index holding it")
+	}
+}

@@ -53,9 +53,9 @@ type SQLite struct {
 	// post's insert needs no RETURNING (postInsert); PostgreSQL's does.
 	rowIDs bool
 
-	// nearDups holds post_neardup_keys in memory (neardup_index.go): this
-	// process's writer is the table's only one. Nil on PostgreSQL, where
-	// replicas share the table.
+	// nearDups holds the posts' near-duplicate keys (posts.neardup_keys) in
+	// memory (neardup_index.go). Nil on PostgreSQL, whose replicas share
+	// post_neardup_keys and look up in SQL.
 	nearDups *nearDupIndex
 
 	// testHookBeforeCommit, when set, runs inside every write transaction
@@ -126,7 +126,7 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*SQLite,
 		return nil, fmt.Errorf("store: open sqlite %q: readers: %w", path, err)
 	}
 	logger.Debug("store opened", "path", path)
-	return &SQLite{w: w, r: r, logger: logger, rowIDs: true, nearDups: newNearDupIndex()}, nil
+	return &SQLite{w: w, r: r, logger: logger, rowIDs: true, nearDups: newNearDupIndex(r)}, nil
 }
 
 // inTx runs fn in one write transaction and commits it; any error, including
@@ -650,9 +650,15 @@ GROUP BY m.topic, b.brand`, []any{from, to}, func(rows *sql.Rows) error {
 	return out, nil
 }
 
+// querier is what scanRows reads through: a transaction or a pool.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // scanRows runs query in tx and hands each row to fn.
-func scanRows(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func scanRows(ctx context.Context, q querier, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -756,17 +762,20 @@ LIMIT ?`, topic, limit)
 // topic_brand_totals and source_state stay.
 // On error it returns what earlier batches already deleted.
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
-	if s.nearDups != nil {
-		// Pruned posts' keys go: the next commit reloads what is left.
-		s.nearDups.mu.Lock()
-		defer func() {
-			s.nearDups.invalidate()
-			s.nearDups.mu.Unlock()
-		}()
-	}
 	start := time.Now()
 	cutoff := before.Unix()
 	var total int64
+	if s.nearDups != nil {
+		// Pruned posts' keys go: the next commit reloads what is left. An
+		// hourly prune that deletes nothing keeps the index.
+		s.nearDups.mu.Lock()
+		defer func() {
+			if total > 0 {
+				s.nearDups.invalidate()
+			}
+			s.nearDups.mu.Unlock()
+		}()
+	}
 	for {
 		var n int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
