@@ -178,6 +178,25 @@ func docStems(doc string) map[string]struct{} {
 	return set
 }
 
+// KeyphrasesLeaveOneOut returns an extractor scoring each document of docs
+// against the set's other documents as background, as `affinityd eval`
+// scores a set. It is not safe for concurrent use.
+func KeyphrasesLeaveOneOut(docs []KeyphraseDoc) func(doc string, n int) []string {
+	return leaveOneOut(docs, defaultKeyParams)
+}
+
+func leaveOneOut(docs []KeyphraseDoc, p keyParams) func(doc string, n int) []string {
+	bg := NewKeyphraseBackground()
+	for _, d := range docs {
+		bg.Add(d.Text)
+	}
+	return func(doc string, n int) []string {
+		bg.Remove(doc)
+		defer bg.Add(doc)
+		return keyphrasesAgainst(doc, n, p, bg)
+	}
+}
+
 // idf is the smoothed inverse document frequency of a stem, 1 for an empty background.
 func (b *KeyphraseBackground) idf(stem string) float64 {
 	if b == nil || b.docs == 0 {

@@ -144,19 +144,13 @@ func TestKeyphraseQuality(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sample []KeyphraseDoc
-		bg := NewKeyphraseBackground()
 		for i, d := range docs {
-			bg.Add(d.Text)
 			if i%5 == 1 {
 				sample = append(sample, d)
 			}
 		}
 		// Each document against the set's others, as affinityd eval does.
-		s := ScoreKeyphrases(sample, 10, func(doc string, n int) []string {
-			bg.Remove(doc)
-			defer bg.Add(doc)
-			return KeyphrasesAgainst(doc, n, bg)
-		})
+		s := ScoreKeyphrases(sample, 10, KeyphrasesLeaveOneOut(docs))
 		t.Logf("%s: %d docs F1@10 %.3f P@10 %.3f R@10 %.3f", set.zip, s.Docs, s.F1, s.P, s.R)
 		if s.F1 < set.bound {
 			t.Errorf("%s: F1@10 %.3f below the regression bound %.2f", set.zip, s.F1, set.bound)
@@ -197,23 +191,15 @@ func TestKeyphraseDevSplit(t *testing.T) {
 				held = append(held, d)
 			}
 		}
-		// The background is the set's other documents (leave-one-out).
-		bg := NewKeyphraseBackground()
-		for _, d := range docs {
-			bg.Add(d.Text)
-		}
+		// "default" scores each document against the set's others (leave-one-out).
 		for _, v := range []struct {
 			name string
 			p    keyParams
-			bg   *KeyphraseBackground
-		}{{"previous", previous, nil}, {"round2", round2, nil}, {"no-bg", defaultKeyParams, nil}, {"default", defaultKeyParams, bg}} {
-			f := func(doc string, n int) []string {
-				if v.bg == nil {
-					return keyphrasesWith(doc, n, v.p)
-				}
-				v.bg.Remove(doc)
-				defer v.bg.Add(doc)
-				return keyphrasesAgainst(doc, n, v.p, v.bg)
+			bg   bool
+		}{{"previous", previous, false}, {"round2", round2, false}, {"no-bg", defaultKeyParams, false}, {"default", defaultKeyParams, true}} {
+			f := func(doc string, n int) []string { return keyphrasesWith(doc, n, v.p) }
+			if v.bg {
+				f = leaveOneOut(docs, v.p)
 			}
 			d, h, a := ScoreKeyphrases(dev, 10, f), ScoreKeyphrases(held, 10, f), ScoreKeyphrases(docs, 10, f)
 			t.Logf("%s %-8s F1@10 dev %.4f (%d docs) held-out %.4f (%d) full %.4f (micro %.4f)",

@@ -272,10 +272,10 @@ func (n *nearDups) record(ctx context.Context, p nearDupPost, keys []uint64) err
 	return nil
 }
 
-// storedKeys is the posts.neardup_keys value of a post with keys: what the
-// in-memory index loads, nil when the post is not looked up.
+// storedKeys is the posts.neardup_keys value of a post with keys on SQLite:
+// what the in-memory index loads, nil when the post is not looked up.
 func (n *nearDups) storedKeys(keys []uint64) []byte {
-	if n.mem == nil || !n.enabled(keys) {
+	if !n.enabled(keys) {
 		return nil
 	}
 	return encodeNearDupKeys(keys)

@@ -50,7 +50,7 @@ type nearDupIndex struct {
 	count  map[int64]int // reused by candidates
 	// reader, when set, is a pool of read connections the whole index is
 	// loaded through: reading every keyed post through the writer filled
-	// its 16 MiB page cache, 14 MB more RSS for good.
+	// its 16 MiB page cache for good.
 	reader *sql.DB
 	// window holds an older stretch of posts for lookups this one does not
 	// cover and cannot grow to (a backfill past the cap), until the index
@@ -84,11 +84,8 @@ func encodeNearDupKeys(keys []uint64) []byte {
 	return b
 }
 
-// decodeNearDupKeys reads posts.neardup_keys; a trailing partial key (a
-// damaged row) is ignored.
-func decodeNearDupKeys(b []byte) []uint64 { return appendNearDupKeys(nil, b) }
-
-// appendNearDupKeys appends the keys of posts.neardup_keys b to keys.
+// appendNearDupKeys appends the keys of posts.neardup_keys b to keys; a
+// trailing partial key (a damaged row) is ignored.
 func appendNearDupKeys(keys []uint64, b []byte) []uint64 {
 	for ; len(b) >= 8; b = b[8:] {
 		keys = append(keys, binary.BigEndian.Uint64(b))
@@ -196,10 +193,15 @@ WHERE ts >= ? AND ts <= ? AND neardup_keys IS NOT NULL ORDER BY ts, id`,
 // holds reports whether the index holds every keyed post dated from lo to hi.
 func (x *nearDupIndex) holds(lo, hi int64) bool { return x.loaded && lo >= x.lo && hi <= x.hi }
 
-// covers reports whether the index holds every key a lookup from ts−horizon
-// to ts+horizon needs.
-func (x *nearDupIndex) covers(ts, horizon int64) bool {
-	return x.holds(satSub(ts, horizon), satAdd(ts, horizon))
+// holding returns x or its window if either holds every keyed post dated
+// from lo to hi, else nil.
+func (x *nearDupIndex) holding(lo, hi int64) *nearDupIndex {
+	for _, ix := range x.both() {
+		if ix.holds(lo, hi) {
+			return ix
+		}
+	}
+	return nil
 }
 
 // reach returns an index holding the keyed posts dated from lo to hi: x,
@@ -207,11 +209,8 @@ func (x *nearDupIndex) covers(ts, horizon int64) bool {
 // within the cap (limit 0) or of any size (limit math.MaxInt); nil when no
 // window within the cap does.
 func (x *nearDupIndex) reach(ctx context.Context, tx *sql.Tx, lo, hi int64, limit int) (*nearDupIndex, error) {
-	if x.holds(lo, hi) {
-		return x, nil
-	}
-	if x.window != nil && x.window.holds(lo, hi) {
-		return x.window, nil
+	if ix := x.holding(lo, hi); ix != nil {
+		return ix, nil
 	}
 	var older int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM posts WHERE ts >= ? AND ts < ?`, lo, x.lo).Scan(&older); err != nil {
@@ -243,8 +242,7 @@ func (x *nearDupIndex) reach(ctx context.Context, tx *sql.Tx, lo, hi int64, limi
 // scatter over the same stretch (without it, make-corpus's history read a
 // new window every other batch).
 func (x *nearDupIndex) prepare(ctx context.Context, tx *sql.Tx, first, last, horizon int64) error {
-	if x.holds(satSub(first, horizon), satAdd(last, horizon)) ||
-		x.window != nil && x.window.holds(satSub(first, horizon), satAdd(last, horizon)) {
+	if x.holding(satSub(first, horizon), satAdd(last, horizon)) != nil {
 		return nil
 	}
 	for _, pad := range []int64{horizon + horizon/2, horizon} {
@@ -260,11 +258,8 @@ func (x *nearDupIndex) prepare(ctx context.Context, tx *sql.Tx, first, last, hor
 // whatever the cap (half a horizon more each way serves the posts of a
 // backfill dated near this one).
 func (x *nearDupIndex) lookupIn(ctx context.Context, tx *sql.Tx, ts, horizon int64) (*nearDupIndex, error) {
-	if x.covers(ts, horizon) {
-		return x, nil
-	}
-	if x.window != nil && x.window.covers(ts, horizon) {
-		return x.window, nil
+	if ix := x.holding(satSub(ts, horizon), satAdd(ts, horizon)); ix != nil {
+		return ix, nil
 	}
 	pad := horizon + horizon/2
 	return x.reach(ctx, tx, satSub(ts, pad), satAdd(ts, pad), math.MaxInt)

@@ -656,7 +656,7 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// scanRows runs query in tx and hands each row to fn.
+// scanRows runs query through q and hands each row to fn.
 func scanRows(ctx context.Context, q querier, query string, args []any, fn func(*sql.Rows) error) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {

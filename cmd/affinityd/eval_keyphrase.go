@@ -111,20 +111,15 @@ func evalKeyphraseZip(path string) (keyphraseResult, error) {
 		return keyphraseFigures{Docs: s.Docs, P: s.P, R: s.R, F1: s.F1}
 	}
 	// Each document is scored against the set's other documents as its
-	// background (leave-one-out), as the daemon scores a post against the
-	// others it collected.
-	bg := analysis.NewKeyphraseBackground()
-	for _, d := range docs {
-		bg.Add(d.Text)
-	}
+	// background (leave-one-out), as the daemon scores a topic's terms
+	// against all posts it collected.
+	against := analysis.KeyphrasesLeaveOneOut(docs)
 	// Each document is extracted once; the three parts score the same output.
 	memo := make(map[string][]string, len(docs))
 	extract := func(doc string, n int) []string {
 		out, ok := memo[doc]
 		if !ok {
-			bg.Remove(doc)
-			out = analysis.KeyphrasesAgainst(doc, n, bg)
-			bg.Add(doc)
+			out = against(doc, n)
 			memo[doc] = out
 		}
 		return out
