@@ -17,10 +17,13 @@ type EvidenceFunc func(ctx context.Context, topic string, limit int) ([]affinity
 
 // Options wire the server to the rest of the daemon.
 type Options struct {
-	Gatherer prometheus.Gatherer
-	Snapshot SnapshotFunc
-	Metrics  *Metrics
-	Evidence EvidenceFunc
+	// Gatherer gathers the daemon's own metrics; SnapshotMetrics, if set,
+	// the scores, served from a text rendered once per snapshot.
+	Gatherer        prometheus.Gatherer
+	SnapshotMetrics *SnapshotCollector
+	Snapshot        SnapshotFunc
+	Metrics         *Metrics
+	Evidence        EvidenceFunc
 	// Ready reports whether the daemon can serve: config loaded, store reachable.
 	Ready func(ctx context.Context) error
 	// Reload asks for a configuration reload and waits for its result; nil disables POST /-/reload.
@@ -43,7 +46,12 @@ func Handler(o Options) http.Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+	errorLog := slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)
+	if o.SnapshotMetrics != nil {
+		mux.Handle("GET /metrics", newMetricsHandler(o.Gatherer, o.SnapshotMetrics, errorLog))
+	} else {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: errorLog}))
+	}
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("Healthy.\n"))
 	})

@@ -54,16 +54,24 @@ func NewSnapshotCollector(snapshot SnapshotFunc, window, cadence string) *Snapsh
 
 // Describe sends the descriptors.
 func (c *SnapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.score, c.mentions, c.authors, c.engagement, c.momentum,
-		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal, c.organisations,
-		c.brandSentiment, c.brandMentionsTotal} {
+	for _, d := range c.descs() {
 		ch <- d
 	}
 }
 
+func (c *SnapshotCollector) descs() []*prometheus.Desc {
+	return []*prometheus.Desc{c.info, c.score, c.mentions, c.authors, c.engagement, c.momentum,
+		c.sentiment, c.formatMentions, c.shareOfVoice, c.mentionsTotal, c.organisations,
+		c.brandSentiment, c.brandMentionsTotal}
+}
+
 // Collect emits the snapshot; labels come only from config, never from posts.
 func (c *SnapshotCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.snapshot()
+	c.collect(c.snapshot(), nil, ch)
+}
+
+// collect sends the metrics of s, only those of the family only unless it is nil.
+func (c *SnapshotCollector) collect(s *affinity.Snapshot, only *prometheus.Desc, ch chan<- prometheus.Metric) {
 	if s == nil {
 		return
 	}
@@ -71,9 +79,12 @@ func (c *SnapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range s.Brands {
 		kinds[b.Name] = string(b.Kind)
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		if only == nil || d == only {
+			ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+		}
 	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { send(d, prometheus.GaugeValue, v, labels...) }
 	for _, t := range s.Topics {
 		gauge(c.info, 1, t.Topic, t.Relationship, t.RelationshipType, t.Priority, strings.Join(t.Segments, ","), t.QueryHash)
 		gauge(c.score, t.Score, t.Topic)
@@ -85,13 +96,12 @@ func (c *SnapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.organisations, float64(t.UnconfiguredOrganisations), t.Topic)
 		for _, f := range affinity.Formats {
 			gauge(c.formatMentions, float64(t.FormatMentions[f]), t.Topic, string(f))
-			ch <- prometheus.MustNewConstMetric(c.mentionsTotal, prometheus.CounterValue,
-				float64(s.MentionTotals[t.Topic][f]), t.Topic, string(f))
+			send(c.mentionsTotal, prometheus.CounterValue, float64(s.MentionTotals[t.Topic][f]), t.Topic, string(f))
 		}
 		for _, b := range s.Brands {
 			gauge(c.shareOfVoice, t.ShareOfVoice[b.Name], t.Topic, b.Name, kinds[b.Name])
 			gauge(c.brandSentiment, t.BrandSentiment[b.Name], t.Topic, b.Name)
-			ch <- prometheus.MustNewConstMetric(c.brandMentionsTotal, prometheus.CounterValue,
+			send(c.brandMentionsTotal, prometheus.CounterValue,
 				float64(s.BrandMentionTotals[t.Topic][b.Name]), t.Topic, b.Name, kinds[b.Name])
 		}
 	}

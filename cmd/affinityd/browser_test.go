@@ -156,13 +156,14 @@ func (d dom) text() string {
 // same lines daemon.handler gets; once it passes them itself this can be d.handler(nil).
 func pageHandler(d *daemon) http.Handler {
 	return server.Handler(server.Options{
-		Gatherer: d.registry,
-		Snapshot: d.snapshot.Load,
-		Metrics:  d.metrics,
-		Evidence: d.store.Evidence,
-		History:  d.history,
-		Scoring:  func() server.ScoringInfo { return scoringInfo(d.gen.Load().cfg) },
-		Logger:   d.logger,
+		Gatherer:        d.registry,
+		SnapshotMetrics: d.snapshotMetrics,
+		Snapshot:        d.snapshot.Load,
+		Metrics:         d.metrics,
+		Evidence:        d.store.Evidence,
+		History:         d.history,
+		Scoring:         func() server.ScoringInfo { return scoringInfo(d.gen.Load().cfg) },
+		Logger:          d.logger,
 	})
 }
 

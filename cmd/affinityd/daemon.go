@@ -44,10 +44,12 @@ type daemon struct {
 	logger   *slog.Logger
 	store    store.Store
 	metrics  *server.Metrics
-	registry *prometheus.Registry
-	pipeline *pipeline
-	now      func() time.Time
-	clock    gocron.SchedulerOption // nil: the real clock
+	registry *prometheus.Registry // the daemon's own metrics
+	// snapshotMetrics exports the scores; see server.Options.SnapshotMetrics.
+	snapshotMetrics *server.SnapshotCollector
+	pipeline        *pipeline
+	now             func() time.Time
+	clock           gocron.SchedulerOption // nil: the real clock
 
 	snapshot atomic.Pointer[affinity.Snapshot]
 	history  *server.History // past scores for the status page's sparklines (in memory)
@@ -89,7 +91,8 @@ func newDaemon(ctx context.Context, g globalFlags, l loaded, logger *slog.Logger
 	d.metrics.SetScoringLeader(true) // the only replica, unless joinReplicas
 	d.history = server.NewHistory(0, 0)
 	d.pipeline = newPipeline(st, d.metrics, logger, func() time.Time { return d.now() }, l.cfg.Collector.MaxConcurrentFetches)
-	reg.MustRegister(server.NewSnapshotCollector(d.snapshot.Load, l.cfg.Scoring.Window.String(), l.cfg.Scoring.Interval.String()))
+	// Not in reg: the handler renders the scores once per snapshot.
+	d.snapshotMetrics = server.NewSnapshotCollector(d.snapshot.Load, l.cfg.Scoring.Window.String(), l.cfg.Scoring.Interval.String())
 	return d, nil
 }
 
@@ -319,10 +322,11 @@ func (d *daemon) close() error {
 
 func (d *daemon) handler(reload func() error) http.Handler {
 	return server.Handler(server.Options{
-		Gatherer: d.registry,
-		Snapshot: d.snapshot.Load,
-		Metrics:  d.metrics,
-		Evidence: d.store.Evidence,
+		Gatherer:        d.registry,
+		SnapshotMetrics: d.snapshotMetrics,
+		Snapshot:        d.snapshot.Load,
+		Metrics:         d.metrics,
+		Evidence:        d.store.Evidence,
 		Ready: func(ctx context.Context) error {
 			if d.snapshot.Load() == nil {
 				return errors.New("no scores computed yet")
