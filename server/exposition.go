@@ -20,7 +20,7 @@ import (
 // metricsHandler serves /metrics. The snapshot's series (topics × brands,
 // 164,000 at 1,000 topics and 50 brands) change once per scoring pass, while
 // Prometheus scrapes every 15-60 s; building, sorting and encoding them on
-// every scrape cost about a CPU-second and 100 MB of garbage. So their text
+// every scrape cost about a CPU-second and 146 MB of garbage. So their text
 // is rendered once per snapshot and kept gzipped, and a scrape gathers only
 // the daemon's own metrics (tens of families) and appends it. Formats other
 // than text (protobuf) take promhttp's path over both, as before.
