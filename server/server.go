@@ -127,10 +127,16 @@ type evidenceJSON struct {
 }
 
 type snapshotJSON struct {
-	Computed time.Time       `json:"computed"`
-	Window   affinity.Window `json:"window"`
-	Baseline affinity.Window `json:"baseline"`
-	Topics   []topicJSON     `json:"topics"`
+	Computed time.Time   `json:"computed"`
+	Window   windowJSON  `json:"window"`
+	Baseline windowJSON  `json:"baseline"`
+	Topics   []topicJSON `json:"topics"`
+}
+
+// windowJSON is an affinity.Window with the API's lower-case keys.
+type windowJSON struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 func toJSON(s *affinity.Snapshot, t affinity.TopicScore) topicJSON {
@@ -156,7 +162,7 @@ func (a *api) topics(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "no scores computed yet")
 		return
 	}
-	out := snapshotJSON{Computed: s.Computed, Window: s.Window, Baseline: s.Baseline, Topics: []topicJSON{}}
+	out := snapshotJSON{Computed: s.Computed, Window: windowJSON(s.Window), Baseline: windowJSON(s.Baseline), Topics: []topicJSON{}}
 	for _, t := range s.Topics {
 		out.Topics = append(out.Topics, toJSON(s, t))
 	}
@@ -181,6 +187,12 @@ func (a *api) topic(w http.ResponseWriter, r *http.Request) {
 			a.o.Logger.Warn("terms lookup failed", "topic", t.Topic, "err", err)
 			writeError(w, http.StatusInternalServerError, "terms lookup failed")
 			return
+		}
+		// Empty lists, not null: a client iterates them without a check.
+		for _, l := range []*[]TermCount{&terms.Top, &terms.Emerging, &terms.Organisations} {
+			if *l == nil {
+				*l = []TermCount{}
+			}
 		}
 		j.Terms = &terms
 	}

@@ -238,7 +238,7 @@ func TestAPI(t *testing.T) {
 		{"GET", "/-/healthy", 200, []string{"Healthy"}},
 		{"GET", "/-/ready", 503, []string{"store down"}},
 		{"POST", "/-/reload", 501, nil},
-		{"GET", "/api/v1/topics", 200, []string{`"topic": "customer-service"`, `"Globex": 0.75`, `"network": 7`, `"brand_sentiment"`}},
+		{"GET", "/api/v1/topics", 200, []string{`"topic": "customer-service"`, `"Globex": 0.75`, `"network": 7`, `"brand_sentiment"`, `"from": "`, `"to": "`}},
 		{"GET", "/api/v1/topics/customer-service", 200, []string{`"evidence"`, `"url": "https://example.org/1"`, `"mentions_total"`}},
 		{"GET", "/api/v1/topics/nope", 404, []string{"no such topic"}},
 		{"GET", "/api/v1/sources", 200, []string{`"name": "feed"`}},
