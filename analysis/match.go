@@ -289,6 +289,50 @@ func (m *Matcher) Match(tokens []Token, lang string) (topics []string, brands []
 	return topics, brands
 }
 
+// brandTokens marks the tokens that Match reads as a brand: the words of an
+// occurrence of a brand's name or alias (with any punctuation between them,
+// "Acme-Bank"), and brand hashtags and handles. Organisation extraction uses
+// it so that no piece of a configured brand ("Bank" of "Acme Bank" when the
+// sentence-initial "Acme" is not taken for a name) counts as unconfigured.
+func (m *Matcher) brandTokens(tokens []Token) []bool {
+	out := make([]bool, len(tokens))
+	isBrand := func(ts []target) bool {
+		return slices.ContainsFunc(ts, func(t target) bool { return t.kind == brandName })
+	}
+	var words, at []int32 // vocab ids (-1: in no phrase) and their token indices
+	for i, t := range tokens {
+		id := int32(-1)
+		switch t.Kind {
+		case Word, Number, Hashtag:
+			if v, ok := m.vocab[t.Folded]; ok {
+				id = v
+			}
+			if t.Kind == Hashtag && isBrand(m.hashtags[tagKey(t.Folded)]) {
+				out[i] = true
+			}
+		case Mention:
+			out[i] = isBrand(m.matchHandle(nil, t.Folded))
+		default:
+			continue
+		}
+		words, at = append(words, id), append(at, int32(i))
+	}
+	for i := range words {
+		node := int32(0)
+		for j := i; j < len(words) && words[j] >= 0; j++ {
+			if node = m.child(node, words[j]); node == 0 {
+				break
+			}
+			if id := m.ends[node]; id >= 0 && isBrand(m.phrases[id].targets) {
+				for k := at[i]; k <= at[j]; k++ {
+					out[k] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
 // matchHandle adds the targets of a mention: handles configured as @alias
 // match exactly; otherwise a handle is a brand's when its account name (before
 // any @instance or .domain) is the brand's name or alias run together, alone

@@ -62,6 +62,7 @@ type sentimentRules struct {
 	ownEmoji        bool // our ratings for common emoji whose name the lexicon misses (😡 "pouting face" scores 0 in VADER)
 	inflections     bool // regular inflections of lexicon words missing from it ("crappiness", "ruined") take the word's rating
 	serviceNames    bool // "tech support", "customer support" name a department: "support" there is not praise
+	serviceNouns    bool // so do "help desk", "support hotline", "customer care", "IT support": "help"/"support" as a noun naming a service
 	notEnough       bool // "can't recommend it enough" praises: negation with "enough" after the word intensifies
 	negationScope   bool // a negator reaches only the first sentiment word after it: "never fails to amaze" is not "never amaze"
 	bareExclaim     bool // "Got the interwebs!": exclamation in a text without sentiment words reads as mild enthusiasm
@@ -75,7 +76,7 @@ type sentimentRules struct {
 }
 
 var (
-	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true,
+	affinitydRules = sentimentRules{shortTokenStrip: true, emoticonCase: true, elongation: true, clauseScope: true, repeatedNo: true, negatedUse: true, ownEmoji: true, emoticonAsIs: true, inflections: true, bareExclaim: true, negationScope: true, notEnough: true, serviceNames: true, serviceNouns: true,
 		ownWords: true, moreEmoticons: true, ownPhrases: true, boostersStay: true, questionsAsk: true, laughAsIs: true}
 	vaderRules = sentimentRules{}
 )
@@ -752,8 +753,8 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 			continue
 		}
 		v := base
-		if s.rules.serviceNames && i > 0 && serviceName[toks[i-1].lower] && (t.lower == "support" || t.lower == "help") {
-			v = 0 // "tech support" names a department; what is said of it carries the sentiment
+		if s.namesService(toks, i) {
+			v = 0 // "tech support", "help desk" name a service; what is said of it carries the sentiment
 			if explain {
 				st.why[i] = append(st.why[i], "names a service")
 			}
@@ -852,6 +853,37 @@ func (s *Sentiment) run(text string, st *sentScratch, explain bool) SentimentExp
 // serviceName are the words that make "support" and "help" the name of a
 // department ("tech support", "customer support") rather than praise.
 var serviceName = map[string]bool{"tech": true, "technical": true, "customer": true, "product": true, "online": true, "phone": true}
+
+// serviceNoun are the nouns after which "help" and "support" are a noun
+// naming a service ("help desk", "support hotline") rather than praise.
+var serviceNoun = setOf(`desk desks line lines hotline hotlines team teams center centers centre centres
+ticket tickets staff agent agents chat number email forum forums`)
+
+// namesService reports whether toks[i] is "support", "help" or "care" used as
+// the name of a service, which carries no sentiment of its own: "the support
+// hotline was closed" complains, "thanks for the help" thanks. With
+// serviceNames a department word before it ("tech support"); with
+// serviceNouns also "customer care", "IT support" (written in capitals: "it"
+// is a pronoun) and a service noun after it in the same clause ("help desk").
+func (s *Sentiment) namesService(toks []sentToken, i int) bool {
+	w := toks[i].lower
+	if !s.rules.serviceNames || (w != "support" && w != "help" && w != "care") {
+		return false
+	}
+	if w == "care" {
+		return s.rules.serviceNouns && i > 0 && !toks[i-1].clause && toks[i-1].lower == "customer"
+	}
+	if i > 0 && serviceName[toks[i-1].lower] {
+		return true
+	}
+	if !s.rules.serviceNouns {
+		return false
+	}
+	if i > 0 && !toks[i-1].clause && toks[i-1].text == "IT" {
+		return true
+	}
+	return !toks[i].clause && i+1 < len(toks) && serviceNoun[toks[i+1].lower]
+}
 
 // hasWord reports a token with a letter: "!!!" alone is no message.
 func hasWord(toks []sentToken) bool {

@@ -92,6 +92,52 @@ func TestSentimentScore(t *testing.T) {
 	}
 }
 
+// TestSentimentServiceNames: "help" and "support" naming a service (a help
+// desk, a support hotline) are not praise, so a complaint about one does not
+// score positive on the topic's own words; thanks for help still does.
+func TestSentimentServiceNames(t *testing.T) {
+	s := DefaultSentiment()
+	tests := []struct {
+		name     string
+		text     string
+		positive bool // want > 0.05; otherwise want < 0.05 (negative or neutral)
+	}{
+		{"help desk never called back", "Customer support at Globex kept me on hold for an hour. Help desk never called back.", false},
+		{"help desk is a bot", "Hooli Pay help desk is a bot that loops forever. Customer support should have humans.", false},
+		{"support hotline closed", "The Acme support hotline was closed on Sunday. Customer service should be 24/7.", false},
+		{"helpdesk in one word", "The helpdesk closed my ticket without an answer.", false},
+		{"helpline", "Rang the helpline three times, nobody picked up.", false},
+		{"help line", "The help line was busy all morning.", false},
+		{"support team at the end of a sentence", "Still waiting on the support team.", false},
+		{"support center", "The support centre sends me in circles.", false},
+		{"support ticket", "Opened a support ticket last week and heard nothing.", false},
+		{"customer care", "Customer care put me on hold again.", false},
+		{"IT support", "IT support rebooted it and left.", false},
+		{"technical support", "Technical support told me to reinstall, again.", false},
+		{"support line is useless", "The support line is useless.", false},
+		{"the support was great", "the support was great", true},
+		{"thanks for the help", "thanks for the help", true},
+		{"thanks for the support", "thanks for the support", true},
+		{"a help desk that helped", "The help desk was great, sorted in five minutes.", true},
+		{"it as a pronoun still supports", "it does support Android, which is good", true},
+		{"help before a clause end", "Thanks for the help. Line moved fast", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.Score(tt.text)
+			if tt.positive && got <= 0.05 || !tt.positive && got >= 0.05 {
+				t.Errorf("Score(%q) = %.3f, want positive %v\n%s", tt.text, got, tt.positive, s.Explain(tt.text))
+			}
+		})
+	}
+	// The service's name alone says nothing.
+	for _, name := range []string{"help desk", "support hotline", "support team", "customer care", "IT support", "tech support"} {
+		if got := s.Score(name); got != 0 {
+			t.Errorf("Score(%q) = %.3f, want 0\n%s", name, got, s.Explain(name))
+		}
+	}
+}
+
 func TestSentimentOrdering(t *testing.T) {
 	s := DefaultSentiment()
 	less := [][2]string{

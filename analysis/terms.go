@@ -195,7 +195,7 @@ func ExtractTerms(text string) (terms []string, orgs []string) {
 		return nil, nil
 	}
 	tg := tagTokens(toks)
-	return collectTerms(tg, true), organisations(tg)
+	return collectTerms(tg, true), organisations(tg, nil)
 }
 
 // postTerms extracts the terms and organisations of a post's title and text
@@ -203,9 +203,12 @@ func ExtractTerms(text string) (terms []string, orgs []string) {
 // full stop between them, so the text starts a sentence.
 // Organisations that are configured brands (name or alias, anywhere in the
 // name: "Acme Bank UK" is Acme) or topic terms ("Open Banking" capitalized)
-// are dropped. prose's tagger knows English only: a post whose language is
-// known and not English keeps its hashtags as terms and gives no
-// organisations, rather than the tagger's guesses.
+// are dropped, and so are the pieces of a brand: a proper-noun run that holds
+// a word the matcher read as a brand's name or alias is dropped whole, so a
+// sentence-initial "Acme Bank" does not leave "Bank" behind. prose's tagger
+// knows English only: a post whose language is known and not English keeps
+// its hashtags as terms and gives no organisations, rather than the tagger's
+// guesses.
 func (a *Analyzer) postTerms(title, text []Token, lang string) (terms, orgs []string) {
 	toks := make([]Token, 0, len(title)+1+len(text))
 	if len(title) > 0 {
@@ -224,7 +227,7 @@ func (a *Analyzer) postTerms(title, text []Token, lang string) (terms, orgs []st
 			terms = append(terms, t)
 		}
 	}
-	for _, org := range organisations(tg) {
+	for _, org := range organisations(tg, a.matcher.brandTokens(toks)) {
 		if topics, brands := a.matcher.Match(Tokenize(org), ""); len(topics) == 0 && len(brands) == 0 {
 			orgs = append(orgs, org)
 		}
@@ -312,7 +315,10 @@ func collectTerms(tg []tagged, phrases bool) []string {
 
 // organisations returns the proper-noun runs of tg that pass the heuristic
 // documented on ExtractTerms, each once (case-insensitively), as written.
-func organisations(tg []tagged) []string {
+// brand (nil, or one entry per token of tg) marks the words of configured
+// brands: such a word belongs to any run next to it, whatever its tag or
+// place, and the run is dropped whole.
+func organisations(tg []tagged, brand []bool) []string {
 	// Words capitalized somewhere mid-sentence: a sentence-initial word seen
 	// so is a name, not just a capital after a full stop.
 	midCap := map[string]bool{}
@@ -325,7 +331,12 @@ func organisations(tg []tagged) []string {
 	var out []string
 	seen := map[string]bool{}
 	var run []string
+	inBrand := false // the run holds a brand's word
 	flush := func() {
+		if inBrand {
+			run, inBrand = run[:0], false
+			return
+		}
 		// Stop words at the edges are not part of a name ("The Acme").
 		for len(run) > 0 && isOrgStopWord(strings.ToLower(run[0])) {
 			run = run[1:]
@@ -343,6 +354,10 @@ func organisations(tg []tagged) []string {
 		run = run[:0]
 	}
 	for i, t := range tg {
+		if brand != nil && brand[i] && t.Kind != Hashtag && t.Kind != Mention {
+			inBrand = true // "Acme Bank", "Acme-Bank": its pieces name nothing else
+			continue
+		}
 		ok := t.Kind == Word && isProperTag(t.tag) && capitalized(t.Text) && !titleCase[i] &&
 			!calendarWords[strings.ToLower(t.Text)] && !orgNoise[strings.ToLower(t.Text)]
 		if ok && t.start && !midCap[t.Text] && !innerCaps(t.Text) {
@@ -410,7 +425,7 @@ today tomorrow yesterday christmas easter`)
 // orgNoise are capitalized words and acronyms that are common in posts but
 // name no organisation.
 var orgNoise = setOf(`api app apps faq ceo cto cfo coo vp hr it pr usa uk eu us un ai ml pdf url ios ui ux sms
-atm pin diy tv pc gps lol omg wtf btw fyi imo imho tl dr asap ok thanks thank dear hi hello hey edit update
+atm pin id diy tv pc gps lol omg wtf btw fyi imo imho tl dr asap ok thanks thank dear hi hello hey edit update
 breaking ps rip`)
 
 func setOf(words string) map[string]bool {

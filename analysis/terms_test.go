@@ -3,6 +3,8 @@ package analysis
 import (
 	"reflect"
 	"testing"
+
+	"github.com/affinityd/affinityd/config"
 )
 
 func TestExtractTerms(t *testing.T) {
@@ -125,6 +127,62 @@ func TestPostTerms(t *testing.T) {
 			if !equalOrEmpty(terms, tt.wantTerms) {
 				t.Errorf("terms = %q, want %q", terms, tt.wantTerms)
 			}
+			if !equalOrEmpty(orgs, tt.wantOrgs) {
+				t.Errorf("orgs = %q, want %q", orgs, tt.wantOrgs)
+			}
+		})
+	}
+}
+
+// demoBrandsConfig has the embedded demo's brands: names of two words whose
+// first word is an alias too, as the reviewer's demo run had them.
+func demoBrandsConfig() *config.Config {
+	return &config.Config{
+		Brand: config.Brand{Name: "Acme Bank", Kind: "own", Aliases: []string{"Acme", "@acmebank", "#acmebank"}},
+		Competitors: []config.Brand{
+			{Name: "Globex", Kind: "direct", Aliases: []string{"Globex Bank", "@globex"}},
+			{Name: "Hooli Pay", Kind: "platform", Aliases: []string{"Hooli", "@hoolipay"}},
+			{Name: "Fintech Daily", Kind: "media"},
+		},
+		Relationships: []config.Relationship{{
+			Name: "support", Type: "personal-assistance",
+			Topics: []config.Topic{
+				{Name: "customer-service", Terms: []string{"customer service", "support hotline"}, Synonyms: []string{"customer support", "help desk"}},
+				{Name: "open-banking", Terms: []string{"open banking"}},
+			},
+		}},
+	}
+}
+
+// TestPostTermsBrandPieces: no word of a configured brand's name or alias,
+// where the matcher read it as the brand, comes back as an unconfigured
+// organisation, whole or in pieces ("Bank" of a sentence-initial "Acme Bank").
+func TestPostTermsBrandPieces(t *testing.T) {
+	a, err := New(demoBrandsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, title, text string
+		wantOrgs          []string
+	}{
+		{"brand mid-sentence", "", "Customer support at Acme Bank kept me on hold for an hour.", nil},
+		{"brand opens the text", "", "Acme Bank mobile app update: instant payment requests. Nice!", nil},
+		{"brand opens title and text", "Acme Bank extends its support hotline to evenings",
+			"Acme Bank says its customer service team will answer the support hotline until 10 pm.", nil},
+		{"possessive", "", "Hooli Pay's app is fine. Hooli Pay help desk is a bot that loops forever.", nil},
+		{"media brand before a colon", "", "Fintech Daily: real-time payments are the new battleground. Globex and Hooli Pay lead, Acme Bank lags.", nil},
+		{"alias of two words", "", "Switched to Globex Bank last week, better than my old one.", nil},
+		{"hyphenated brand", "", "Why does Acme-Bank never answer?", nil},
+		{"brand with a suffix is the brand", "", "I wrote to Acme Bank Europe twice.", nil},
+		{"brand handle and hashtag", "", "@hoolipay is down again #acmebank Monzo works", []string{"Monzo"}},
+		{"unconfigured organisation beside brands stays", "", "I moved from Hooli Pay to Revolut, and Fintech Daily says Monzo is next.",
+			[]string{"Revolut", "Monzo"}},
+		{"ID is no organisation", "", "Acme Bank mobile app update: Face ID login and instant payment requests, like Revolut.", []string{"Revolut"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, orgs := a.postTerms(Tokenize(Normalize(tt.title)), Tokenize(Normalize(tt.text)), "en")
 			if !equalOrEmpty(orgs, tt.wantOrgs) {
 				t.Errorf("orgs = %q, want %q", orgs, tt.wantOrgs)
 			}
