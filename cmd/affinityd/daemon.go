@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +37,10 @@ type generation struct {
 	// configHash is cfg's configHash, computed once: replicas announce it at
 	// every source run and compare it at every scoring pass.
 	configHash string
+	// reconfigured names the sources whose configuration differs from the
+	// previous generation's: their backoff is forgotten when this
+	// generation's scheduler takes over, so a fixed source is fetched at once.
+	reconfigured []string
 }
 
 // daemon holds what outlives a reload: store, metrics, the latest snapshot.
@@ -55,7 +60,14 @@ type daemon struct {
 	history  *server.History // past scores for the status page's sparklines (in memory)
 	gen      atomic.Pointer[generation]
 
-	scoringJob atomic.Pointer[gocron.Job]
+	// Scoring passes run one at a time on scoreLoop, a goroutine the daemon
+	// owns across reloads: the scoring tick and sources that committed posts
+	// only ask for a pass and never wait, so no job blocks on a scheduler a
+	// reload is swapping (gocron's RunNow on an unstarted one never returns).
+	scoreReq  chan struct{} // capacity 1: asking during a pass makes one more pass
+	scoreMu   sync.Mutex    // one pass at a time: scoreLoop's or a reload's
+	scoreStop chan struct{} // closed by close; nil until scoreLoop runs
+	scoreDone chan struct{} // closed when scoreLoop has returned
 
 	// replicas coordinates the replicas sharing a PostgreSQL database
 	// (replicas.go); nil on SQLite, where this process is the only one.
@@ -86,7 +98,7 @@ func newDaemon(ctx context.Context, g globalFlags, l loaded, logger *slog.Logger
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	d := &daemon{flags: g, logger: logger, store: st, registry: reg, now: time.Now}
+	d := &daemon{flags: g, logger: logger, store: st, registry: reg, now: time.Now, scoreReq: make(chan struct{}, 1)}
 	d.metrics = server.NewMetrics(reg)
 	d.metrics.SetScoringLeader(true) // the only replica, unless joinReplicas
 	d.history = server.NewHistory(0, 0)
@@ -114,7 +126,40 @@ func (d *daemon) build(l loaded) (*generation, error) {
 func (d *daemon) activate(ctx context.Context, gen *generation) error {
 	d.gen.Store(gen)
 	d.metrics.SetSources(sourceInfos(gen.cfg))
+	return d.scorePass(ctx)
+}
+
+// scorePass runs one scoring pass, after any pass already running: a pass
+// of the previous generation cannot finish after this one and bring its
+// topics back.
+func (d *daemon) scorePass(ctx context.Context) error {
+	d.scoreMu.Lock()
+	defer d.scoreMu.Unlock()
 	return d.scoreShared(ctx)
+}
+
+// scoreLoop runs the requested scoring passes until close stops it.
+func (d *daemon) scoreLoop(ctx context.Context, stop <-chan struct{}) {
+	defer close(d.scoreDone)
+	for {
+		select {
+		case <-d.scoreReq:
+			d.scoringOutcome(d.scorePass(ctx))
+		case <-stop:
+			return
+		}
+	}
+}
+
+// requestScore asks for a scoring pass, so new posts show without waiting
+// for the next tick. It never blocks: a request while one is pending joins
+// it, and one while a pass runs makes exactly one more pass after it, which
+// sees whatever was committed before the request.
+func (d *daemon) requestScore() {
+	select {
+	case d.scoreReq <- struct{}{}:
+	default: // a pass is pending already and has not started
+	}
 }
 
 // score runs one scoring pass and swaps the snapshot in.
@@ -187,26 +232,39 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	retry := &retries{at: map[string]time.Time{}}
 	for i, src := range gen.sources {
 		interval := time.Duration(gen.cfg.Sources[i].Interval)
+		// The regular job and a retry share run; the lock keeps them from
+		// running the source at once (each job is a singleton only by itself).
+		var running sync.Mutex
+		var run func()
+		run = func() {
+			if !running.TryLock() {
+				return // the other job runs the source right now
+			}
+			defer running.Unlock()
+			stopRenewing, ok := d.holdSource(ctx, src.Name(), interval)
+			if !ok {
+				return // skipped: another replica runs it, or see the reason counted in holdSource
+			}
+			st, _ := d.pipeline.runSource(ctx, src, gen.analyzer, interval) // logged and counted inside
+			stopRenewing()
+			// Asking the scheduler from inside its own job waits on its
+			// loop; ask from outside so the job ends now.
+			go func() {
+				if st.NextCheck.After(d.now()) {
+					d.retryAt(s, retry, src.Name(), st.NextCheck, run)
+				}
+				d.recordNextRun(s, src.Name(), st.NextCheck)
+				if st.New > 0 {
+					d.requestScore()
+				}
+			}()
+		}
 		// ±10 % jitter spreads sources that share an interval.
 		_, err := s.NewJob(gocron.DurationRandomJob(interval-interval/10, interval+interval/10),
-			gocron.NewTask(func() {
-				stopRenewing, ok := d.holdSource(ctx, src.Name(), interval)
-				if !ok {
-					return // skipped: another replica runs it, or see the reason counted in holdSource
-				}
-				st, _ := d.pipeline.runSource(ctx, src, gen.analyzer, interval) // logged and counted inside
-				stopRenewing()
-				// Asking the scheduler from inside its own job waits on its
-				// loop; ask from outside so the job ends now.
-				go func() {
-					d.recordNextRun(s, src.Name())
-					if st.New > 0 {
-						d.requestScore()
-					}
-				}()
-			}),
+			gocron.NewTask(run),
 			gocron.WithName("source:"+src.Name()),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
 			gocron.WithStartAt(gocron.WithStartImmediately()),
@@ -215,15 +273,12 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 			return fmt.Errorf("schedule source %q: %w", src.Name(), err)
 		}
 	}
-	scoring, err := s.NewJob(gocron.DurationJob(time.Duration(gen.cfg.Scoring.Interval)),
-		gocron.NewTask(func() {
-			d.scoringOutcome(d.scoreShared(ctx))
-		}),
+	_, err = s.NewJob(gocron.DurationJob(time.Duration(gen.cfg.Scoring.Interval)),
+		gocron.NewTask(d.requestScore),
 		gocron.WithName("scoring"), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	if err != nil {
 		return fmt.Errorf("schedule scoring: %w", err)
 	}
-	d.scoringJob.Store(&scoring)
 	_, err = s.NewJob(gocron.DurationJob(time.Hour),
 		gocron.NewTask(func() {
 			if !d.leadsHousekeeping() {
@@ -244,14 +299,65 @@ func (d *daemon) schedule(ctx context.Context, gen *generation) error {
 	d.mu.Lock()
 	old := d.scheduler
 	d.scheduler = s
+	if d.scoreStop == nil {
+		d.scoreStop, d.scoreDone = make(chan struct{}), make(chan struct{})
+		go d.scoreLoop(ctx, d.scoreStop)
+	}
 	d.mu.Unlock()
 	if old != nil {
 		if err := old.Shutdown(); err != nil {
 			d.logger.Warn("old scheduler shutdown", "err", err)
 		}
 	}
+	// After the old scheduler's runs ended, before the new one's first runs.
+	for _, name := range gen.reconfigured {
+		if err := d.pipeline.forgetBackoff(ctx, name); err != nil {
+			d.logger.Warn("resetting the backoff of a changed source failed", "source", name, "err", err)
+		}
+	}
 	s.Start()
 	return nil
+}
+
+// retries are the pending one-time runs of a scheduler's sources at their
+// next check, by source: a failed fetch is retried when its backoff ends
+// and a source the server asked to wait runs when the wait is over, not at
+// the first regular run after (which finds it not due and skips).
+type retries struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// retryAt runs run (the source's task) once at at on s, unless a retry of
+// the source is pending already no later than at: that one runs first and,
+// finding the source not due, asks again.
+func (d *daemon) retryAt(s gocron.Scheduler, r *retries, source string, at time.Time, run func()) {
+	// The store keeps next checks in whole seconds, rounded up: a retry
+	// before that second would find the source not due.
+	if c := at.Truncate(time.Second); c.Before(at) {
+		at = c.Add(time.Second)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.at[source]; ok && !p.After(at) {
+		return
+	}
+	_, err := s.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(at)),
+		gocron.NewTask(func() {
+			r.mu.Lock()
+			if r.at[source].Equal(at) {
+				delete(r.at, source)
+			}
+			r.mu.Unlock()
+			run()
+		}),
+		gocron.WithName("retry:"+source), gocron.WithLimitedRuns(1))
+	if err != nil {
+		// at passed already (a slow run): the next regular run fetches.
+		d.logger.Debug("retry not scheduled", "source", source, "next_check", at, "err", err)
+		return
+	}
+	r.at[source] = at
 }
 
 // reload loads the configuration file again; an invalid one is refused and
@@ -275,6 +381,9 @@ func (d *daemon) reload(ctx context.Context) (err error) {
 		d.logger.Error("reload refused", "err", err)
 		return err
 	}
+	if old := d.gen.Load(); old != nil {
+		gen.reconfigured = reconfigured(old.cfg, gen.cfg)
+	}
 	if err := d.activate(ctx, gen); err != nil {
 		d.logger.Error("scoring after reload failed", "err", err)
 	}
@@ -285,18 +394,14 @@ func (d *daemon) reload(ctx context.Context) (err error) {
 	return err
 }
 
-// requestScore runs the scoring job now, so new posts show without waiting
-// for the next tick; singleton mode folds concurrent requests into one pass.
-func (d *daemon) requestScore() {
-	if j := d.scoringJob.Load(); j != nil {
-		if err := (*j).RunNow(); err != nil {
-			d.logger.Debug("scoring request dropped", "err", err)
-		}
+// recordNextRun tells the status page when a source is fetched next: at its
+// next check if that is still to come (regular runs before it skip), else
+// at its job's next run.
+func (d *daemon) recordNextRun(s gocron.Scheduler, source string, nextCheck time.Time) {
+	if nextCheck.After(d.now()) {
+		d.metrics.SetNextRun(source, nextCheck)
+		return
 	}
-}
-
-// recordNextRun tells the status page when a source's job runs next.
-func (d *daemon) recordNextRun(s gocron.Scheduler, source string) {
 	for _, j := range s.Jobs() {
 		if j.Name() == "source:"+source {
 			if t, err := j.NextRun(); err == nil {
@@ -309,12 +414,17 @@ func (d *daemon) recordNextRun(s gocron.Scheduler, source string) {
 // close stops the scheduler (waiting for running fetches) and closes the store.
 func (d *daemon) close() error {
 	d.mu.Lock()
-	s := d.scheduler
+	s, stop := d.scheduler, d.scoreStop
+	d.scheduler, d.scoreStop = nil, nil
 	d.mu.Unlock()
 	if s != nil {
 		if err := s.Shutdown(); err != nil {
 			d.logger.Warn("scheduler shutdown", "err", err)
 		}
+	}
+	if stop != nil {
+		close(stop)
+		<-d.scoreDone // a running pass finishes before the store closes
 	}
 	d.releaseLeases()
 	return d.store.Close()
@@ -430,4 +540,20 @@ loop:
 	}
 	logger.Info("stopped")
 	return status
+}
+
+// reconfigured returns the names of the sources of cur that prev has too,
+// configured otherwise.
+func reconfigured(prev, cur *config.Config) []string {
+	was := map[string]config.Source{}
+	for _, s := range prev.Sources {
+		was[s.Name] = s
+	}
+	var names []string
+	for _, s := range cur.Sources {
+		if p, ok := was[s.Name]; ok && !reflect.DeepEqual(p, s) {
+			names = append(names, s.Name)
+		}
+	}
+	return names
 }

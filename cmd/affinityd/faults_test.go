@@ -436,10 +436,10 @@ collector: {timeout: 1s, connect_timeout: 500ms, max_body_size: 2MiB}
 		if got := value(t, fams, "affinity_source_fetch_failures_total", map[string]string{"source": "bad", "reason": f.reason}); got < 1 {
 			t.Errorf("affinity_source_fetch_failures_total{source=bad,reason=%s} = %v, want >= 1", f.reason, got)
 		}
-		if line := logs.find(`msg="fetch failed"`, "logged_source=bad", "reason="+f.reason); line == "" {
+		if line := logs.find(`msg="fetch failed"`, "source=bad", "reason="+f.reason); line == "" {
 			t.Errorf("no log line for the failure; logs:\n%s", logs.String())
 		}
-	} else if line := logs.find(`msg=fetch`, "logged_source=bad", "status=ok"); line == "" {
+	} else if line := logs.find(`msg=fetch`, "source=bad", "status=ok"); line == "" {
 		t.Errorf("no log line for the fetch; logs:\n%s", logs.String())
 	}
 	for _, r := range collector.Reasons {

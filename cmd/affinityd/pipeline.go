@@ -60,6 +60,10 @@ func newPipeline(st store.Store, m *server.Metrics, logger *slog.Logger, now fun
 type batchStats struct {
 	Scanned, New, Duplicates, Matched, Skipped int
 	NearDuplicates                             int // of New, stored as copies of another post
+	// NextCheck is when the source is due again, if the run ended with it
+	// in the future: a backoff after a failure, a server's Retry-After or
+	// rate limit, or the check a run found not due yet.
+	NextCheck time.Time
 }
 
 func (s *batchStats) add(o batchStats) {
@@ -90,6 +94,7 @@ func (p *pipeline) runSource(ctx context.Context, src collector.Source, an *anal
 	state.Source = name
 	if now := p.now(); now.Before(state.NextCheck) {
 		logger.Debug("source not due", "next_check", state.NextCheck)
+		total.NextCheck = state.NextCheck
 		return total, nil
 	}
 	return p.drain(ctx, src, an, state, interval, nil)
@@ -122,6 +127,9 @@ func (p *pipeline) drain(ctx context.Context, src collector.Source, an *analysis
 		}
 		stats, next, more, err := p.commitBatch(ctx, src.Name(), an, state, interval, logger, f)
 		total.add(stats)
+		if next.NextCheck.After(p.now()) {
+			total.NextCheck = next.NextCheck
+		}
 		if progress != nil && err == nil {
 			progress(total, next)
 		}
@@ -266,4 +274,19 @@ func (p *pipeline) resetBackoff(source string) {
 	p.mu.Lock()
 	delete(p.failures, source)
 	p.mu.Unlock()
+}
+
+// forgetBackoff makes source due now and its failures forgotten: its
+// configuration changed, so the past failures (and waits a server asked
+// for) were another source's.
+func (p *pipeline) forgetBackoff(ctx context.Context, source string) error {
+	p.resetBackoff(source)
+	state, ok, err := p.store.SourceState(ctx, source)
+	if err != nil || !ok || state.NextCheck.IsZero() {
+		return err
+	}
+	state.Source = source
+	state.NextCheck = time.Time{}
+	_, err = p.store.Commit(ctx, affinity.Batch{Source: source, State: &state})
+	return err
 }

@@ -179,3 +179,126 @@ func advanceClock(ctx context.Context, t *testing.T, d *daemon, sched gocron.Sch
 	clock.Advance(step)
 	waitFetches(ctx, t, d, want)
 }
+
+// flakyFeeds answers /bad with 500 and any other path with a new post,
+// counting requests per path.
+type flakyFeeds struct {
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func (f *flakyFeeds) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.hits[r.URL.Path]++
+	n := f.hits[r.URL.Path]
+	f.mu.Unlock()
+	if r.URL.Path == "/bad" {
+		http.Error(w, "down", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/rss+xml")
+	_, _ = w.Write([]byte(rssFeed(time.Date(2024, 3, 11, 0, 0, 0, 0, time.UTC), strings.Trim(r.URL.Path, "/"), int64(n))))
+}
+
+func (f *flakyFeeds) count(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[path]
+}
+
+// eventually polls cond (real time: the scheduler's goroutines run in it) and
+// fails with what when it does not hold within 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5 s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nextCheck is the stored next check of source.
+func nextCheck(t *testing.T, d *daemon, source string) time.Time {
+	t.Helper()
+	st, _, err := d.store.SourceState(context.Background(), source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.NextCheck
+}
+
+// retryPending reports whether the current scheduler runs source at at.
+func retryPending(t *testing.T, d *daemon, source string, at time.Time) bool {
+	t.Helper()
+	d.mu.Lock()
+	s := d.scheduler
+	d.mu.Unlock()
+	for _, j := range s.Jobs() {
+		if next, err := j.NextRun(); err == nil && next.Equal(at) && strings.HasSuffix(j.Name(), ":"+source) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBackoffRetries: a failed fetch is tried again when its backoff ends
+// (the next_check it logs), well before the source's 10 min interval; a
+// reload that keeps the source's configuration keeps the backoff and its
+// retry; one that changes it fetches the source at once.
+func TestBackoffRetries(t *testing.T) {
+	feeds := &flakyFeeds{hits: map[string]int{}}
+	srv := httptest.NewServer(feeds)
+	defer srv.Close()
+	cfg := `
+brand: {name: Alpine Linux}
+relationships:
+  - name: readers
+    type: communities
+    topics:
+      - {name: proxmox, terms: ["Proxmox"]}
+sources:
+  - {name: x, kind: feed, url: URL/bad, interval: 10m, format: audience}
+scoring: {window: 7d, baseline: 7d, interval: 1h}
+`
+	clock := clockwork.NewFakeClockAt(time.Date(2024, 3, 11, 0, 0, 0, 0, time.UTC))
+	g, l := loadTestConfig(t, strings.ReplaceAll(cfg, "URL", srv.URL))
+	d, _ := startOnClock(t, g, l, clock)
+	defer d.close()
+
+	// The first run fails: backoff of 30..60 s (base min(interval, 1 min)).
+	eventually(t, "the first fetch fails and a next check is stored", func() bool { return nextCheck(t, d, "x").After(clock.Now()) })
+	at := nextCheck(t, d, "x")
+	if wait := at.Sub(clock.Now()); wait < 30*time.Second || wait > time.Minute {
+		t.Fatalf("backoff after the first failure = %s, want 30 s..1 min", wait)
+	}
+	eventually(t, "a run is scheduled at the next check "+at.String(), func() bool { return retryPending(t, d, "x", at) })
+
+	// An unchanged configuration keeps the backoff: the new scheduler's
+	// first run finds the source not due and keeps the retry.
+	if err := d.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "after a reload keeping the source, its retry is still scheduled", func() bool { return retryPending(t, d, "x", at) })
+	if n := feeds.count("/bad"); n != 1 {
+		t.Fatalf("/bad fetched %d times before its next check, want 1", n)
+	}
+
+	clock.Advance(at.Sub(clock.Now()))
+	eventually(t, "the retry at the next check fetches again", func() bool { return feeds.count("/bad") == 2 })
+	eventually(t, "the second failure backs off longer", func() bool { return nextCheck(t, d, "x").After(clock.Now()) })
+	if wait := nextCheck(t, d, "x").Sub(clock.Now()); wait < time.Minute || wait > 2*time.Minute {
+		t.Errorf("backoff after the second failure = %s, want 1..2 min", wait)
+	}
+
+	// A reload that fixes the source's URL fetches it now, not after the backoff.
+	if err := os.WriteFile(g.configFile, []byte(strings.ReplaceAll(cfg, "URL/bad", srv.URL+"/good")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the fixed source is fetched at once after the reload", func() bool { return feeds.count("/good") == 1 })
+	eventually(t, "the fixed source's fetch is committed", func() bool { return nextCheck(t, d, "x").IsZero() })
+}
