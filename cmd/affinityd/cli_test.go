@@ -235,3 +235,42 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestStartupFailsBeforeCollecting: a taken port or a broken
+// --web.config.file stops the daemon before it opens the store, so a second
+// daemon started by mistake never fetches into the first one's database.
+func TestStartupFailsBeforeCollecting(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	badWeb := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(badWeb, []byte("tls_server_config: {cert_file: /nonexistent.crt}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"port in use", []string{"--web.listen-address", taken.Addr().String()}, "address already in use"},
+		{"broken web config", []string{"--web.listen-address", "127.0.0.1:0", "--web.config.file", badWeb}, "--web.config.file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".db")
+			start := time.Now()
+			code, _, stderr := runCLI(t, append(c.args, "--storage.path", db)...)
+			if code != 1 || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Errorf("the store %s was created (stat: %v): the daemon started before failing", db, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v to fail", d)
+			}
+		})
+	}
+}

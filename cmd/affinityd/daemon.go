@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -466,6 +468,18 @@ func runDaemon(g globalFlags, logger *slog.Logger, stderr io.Writer) int {
 	if l.cfg.File == "" {
 		logger.Info("no --config.file given: running the embedded offline demo")
 	}
+	// The web listeners and --web.config.file before anything else: a port in
+	// use or a bad TLS file must stop the daemon before it fetches and stores.
+	listeners, err := listen(g.webFlags)
+	if err != nil {
+		fmt.Fprintf(stderr, "affinityd: web: %v\n", err)
+		return 1
+	}
+	defer func() {
+		for _, ln := range listeners {
+			_ = ln.Close() // served ones are closed by Shutdown already
+		}
+	}()
 	d, err := newDaemon(ctx, g, l, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "affinityd: %v\n", err)
@@ -508,7 +522,13 @@ func runDaemon(g globalFlags, logger *slog.Logger, stderr io.Writer) int {
 	}
 	srv := &http.Server{Handler: d.handler(reload), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- web.ListenAndServe(srv, g.webFlags, logger) }()
+	go func() {
+		if listeners == nil { // systemd sockets or vsock: the toolkit's own listening
+			srvErr <- web.ListenAndServe(srv, g.webFlags, logger)
+			return
+		}
+		srvErr <- web.ServeMultiple(listeners, srv, g.webFlags, logger)
+	}()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -556,4 +576,37 @@ func reconfigured(prev, cur *config.Config) []string {
 		}
 	}
 	return names
+}
+
+// listen validates --web.config.file and binds every --web.listen-address
+// (TCP), so that start-up fails at once on a taken port. It returns nil
+// listeners for systemd socket activation and vsock addresses, which
+// web.ListenAndServe opens itself.
+func listen(flags *web.FlagConfig) ([]net.Listener, error) {
+	if flags.WebConfigFile != nil {
+		if err := web.Validate(*flags.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("--web.config.file: %w", err)
+		}
+	}
+	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+		return nil, nil
+	}
+	var out []net.Listener
+	for _, addr := range *flags.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			for _, ln := range out {
+				_ = ln.Close()
+			}
+			return nil, nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range out {
+				_ = l.Close()
+			}
+			return nil, err
+		}
+		out = append(out, ln)
+	}
+	return out, nil
 }
