@@ -121,6 +121,7 @@ type evidenceJSON struct {
 	Author     string              `json:"author"`
 	Published  time.Time           `json:"published"`
 	Title      string              `json:"title,omitempty"`
+	Text       string              `json:"text,omitempty"` // as stored, verbatim like the title
 	Format     affinity.Format     `json:"format"`
 	Engagement affinity.Engagement `json:"engagement"`
 	Copies     int64               `json:"copies"` // near-duplicates collapsed into this post
@@ -206,7 +207,7 @@ func (a *api) topic(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, p := range posts {
 			j.Evidence = append(j.Evidence, evidenceJSON{Source: p.Source, URL: p.URL, Author: p.Author,
-				Published: p.Time(), Title: p.Title, Format: p.Format, Engagement: p.Engagement, Copies: p.Copies})
+				Published: p.Time(), Title: p.Title, Text: p.Text, Format: p.Format, Engagement: p.Engagement, Copies: p.Copies})
 		}
 	}
 	writeJSON(w, j)

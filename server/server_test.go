@@ -221,7 +221,7 @@ func TestMetricsSourcesLifecycle(t *testing.T) {
 func TestAPI(t *testing.T) {
 	snap := testSnapshot()
 	evidence := func(_ context.Context, topic string, limit int) ([]affinity.Post, error) {
-		return []affinity.Post{{Source: "feed", ID: "1", URL: "https://example.org/1", Author: "ann", Title: "<script>alert(1)</script>",
+		return []affinity.Post{{Source: "feed", ID: "1", URL: "https://example.org/1", Author: "ann", Title: "<script>alert(1)</script>", Text: "On hold for an hour.",
 			Published: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), Format: affinity.FormatAudience}}, nil
 	}
 	m := NewMetrics(prometheus.NewRegistry())
@@ -264,7 +264,7 @@ func TestAPI(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &tj); err != nil {
 		t.Fatal(err)
 	}
-	if len(tj.Evidence) != 1 || tj.Evidence[0].Title != "<script>alert(1)</script>" {
+	if len(tj.Evidence) != 1 || tj.Evidence[0].Title != "<script>alert(1)</script>" || tj.Evidence[0].Text != "On hold for an hour." {
 		t.Errorf("evidence = %+v (JSON carries post text verbatim; HTML surfaces must escape it)", tj.Evidence)
 	}
 }
