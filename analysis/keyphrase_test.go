@@ -375,7 +375,4 @@ and the reasoning system adapts them; the system learns.`
 			t.Errorf("%s: KeyphrasesAgainst = %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	if got, want := KeyphrasesAgainst(doc, 5, nil), Keyphrases(doc, 5); !reflect.DeepEqual(got, want) {
-		t.Errorf("nil background %q, Keyphrases %q", got, want)
-	}
 }

@@ -66,16 +66,14 @@ type keyWord struct {
 
 // keyWordTokens tokenizes a document with its first line, the title in
 // both evaluation sets and of most feed items, as a sentence of its own;
-// titleEnd is the number of title tokens.
-func keyWordTokens(doc string) (toks []Token, titleEnd int) {
+// the int is the number of title tokens.
+func keyWordTokens(doc string) ([]Token, int) {
 	title, body, ok := strings.Cut(doc, "\n")
 	tt := Tokenize(Normalize(title))
 	if !ok || strings.TrimSpace(body) == "" {
 		return tt, len(tt)
 	}
-	n := len(tt)
-	toks = append(tt[:n:n], Token{Text: ".", Folded: ".", Kind: Punct})
-	return append(toks, Tokenize(Normalize(body))...), n
+	return titledTokens(tt, Tokenize(Normalize(body))), len(tt)
 }
 
 // keyWordsOf returns the genre of tagged text and its candidate words:

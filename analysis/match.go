@@ -243,18 +243,10 @@ func (m *Matcher) Match(tokens []Token, lang string) (topics []string, brands []
 			hits = m.takeLeaves(hits, n, &leaves, len(words)-1, 1)
 		}
 	}
-	for i := range words {
-		node := int32(0)
-		for j := i; j < len(words) && words[j] >= 0; j++ {
-			if node = m.child(node, words[j]); node == 0 {
-				break
-			}
-			if id := m.ends[node]; id >= 0 {
-				n := len(hits)
-				hits = append(hits, m.phrases[id].targets...)
-				hits = m.takeLeaves(hits, n, &leaves, i, j-i+1)
-			}
-		}
+	for at, ts := range m.phrasesIn(words) {
+		n := len(hits)
+		hits = append(hits, ts...)
+		hits = m.takeLeaves(hits, n, &leaves, at.first, at.last-at.first+1)
 	}
 	if len(hits) == 0 && len(leaves) == 0 {
 		return nil, nil
@@ -289,6 +281,27 @@ func (m *Matcher) Match(tokens []Token, lang string) (topics []string, brands []
 	return topics, brands
 }
 
+// phraseAt is the first and last index of a phrase's occurrence in words.
+type phraseAt struct{ first, last int }
+
+// phrasesIn yields every occurrence of a configured phrase in words (vocab
+// ids, -1 for a word of no phrase) and the phrase's targets.
+func (m *Matcher) phrasesIn(words []int32) func(yield func(phraseAt, []target) bool) {
+	return func(yield func(phraseAt, []target) bool) {
+		for i := range words {
+			node := int32(0)
+			for j := i; j < len(words) && words[j] >= 0; j++ {
+				if node = m.child(node, words[j]); node == 0 {
+					break
+				}
+				if id := m.ends[node]; id >= 0 && !yield(phraseAt{i, j}, m.phrases[id].targets) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // brandTokens marks the tokens that Match reads as a brand: the words of an
 // occurrence of a brand's name or alias (with any punctuation between them,
 // "Acme-Bank"), and brand hashtags and handles. Organisation extraction uses
@@ -317,16 +330,10 @@ func (m *Matcher) brandTokens(tokens []Token) []bool {
 		}
 		words, at = append(words, id), append(at, int32(i))
 	}
-	for i := range words {
-		node := int32(0)
-		for j := i; j < len(words) && words[j] >= 0; j++ {
-			if node = m.child(node, words[j]); node == 0 {
-				break
-			}
-			if id := m.ends[node]; id >= 0 && isBrand(m.phrases[id].targets) {
-				for k := at[i]; k <= at[j]; k++ {
-					out[k] = true
-				}
+	for sp, ts := range m.phrasesIn(words) {
+		if isBrand(ts) {
+			for k := at[sp.first]; k <= at[sp.last]; k++ {
+				out[k] = true
 			}
 		}
 	}

@@ -989,9 +989,7 @@ func (s *Sentiment) asIs(t *sentToken) bool {
 	if t.emoticon {
 		return true
 	}
-	// Every spelling of laughter starts with h, l or r: most words skip the map.
-	l := t.lower
-	return s.rules.laughAsIs && l != "" && (l[0] == 'h' || l[0] == 'l' || l[0] == 'r') && laughter[l]
+	return s.rules.laughAsIs && laughter[t.lower]
 }
 
 // laughter are the lexicon's spellings of written laughter.

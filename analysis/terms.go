@@ -198,6 +198,16 @@ func ExtractTerms(text string) (terms []string, orgs []string) {
 	return collectTerms(tg, true), organisations(tg, nil)
 }
 
+// titledTokens joins a title's tokens and a text's with a full stop between
+// them (none without a title), so that the text starts a sentence of its own.
+func titledTokens(title, text []Token) []Token {
+	toks := make([]Token, 0, len(title)+1+len(text))
+	if len(title) > 0 {
+		toks = append(append(toks, title...), Token{Text: ".", Folded: ".", Kind: Punct})
+	}
+	return append(toks, text...)
+}
+
 // postTerms extracts the terms and organisations of a post's title and text
 // tokens for the Analyzer. Title and text are tagged as one sequence with a
 // full stop between them, so the text starts a sentence.
@@ -210,11 +220,7 @@ func ExtractTerms(text string) (terms []string, orgs []string) {
 // its hashtags as terms and gives no organisations, rather than the tagger's
 // guesses.
 func (a *Analyzer) postTerms(title, text []Token, lang string) (terms, orgs []string) {
-	toks := make([]Token, 0, len(title)+1+len(text))
-	if len(title) > 0 {
-		toks = append(append(toks, title...), Token{Text: ".", Folded: ".", Kind: Punct})
-	}
-	toks = append(toks, text...)
+	toks := titledTokens(title, text)
 	if l := primaryLang(lang); l != "" && l != "en" {
 		return hashtagTerms(toks), nil
 	}

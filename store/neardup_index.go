@@ -56,6 +56,9 @@ type nearDupIndex struct {
 	// cover and cannot grow to (a backfill past the cap), until the index
 	// is next read.
 	window *nearDupIndex
+	// windowsRead counts the windows reach read, so a test can tell that a
+	// backfill past the cap was answered through them.
+	windowsRead int
 }
 
 type ndEntry struct{ ts, id int64 }
@@ -232,6 +235,7 @@ func (x *nearDupIndex) reach(ctx context.Context, tx *sql.Tx, lo, hi int64, limi
 		return nil, err
 	}
 	x.window = w
+	x.windowsRead++
 	return w, nil
 }
 

@@ -40,8 +40,8 @@ func TestNearDupIndexAnswersAsSQL(t *testing.T) {
 		all = append(all, ndPost(fmt.Sprint("p", i), ts, keys, "t"))
 	}
 	// With the default cap the index holds every post; with a small one it
-	// is trimmed, extended back and reads windows for the older posts (409
-	// windows for the first 1,200 posts in this random order, enough to test).
+	// is trimmed, extended back and reads windows for the older posts (the
+	// subtest logs how many).
 	for _, c := range []struct{ limit, posts int }{{nearDupIndexCap, posts}, {400 * nearDupBands, 1200}} {
 		t.Run(fmt.Sprint("cap=", c.limit), func(t *testing.T) {
 			limit, posts := c.limit, c.posts
@@ -111,7 +111,10 @@ func TestNearDupIndexAnswersAsSQL(t *testing.T) {
 			if copies < posts/10 || demoted == 0 {
 				t.Errorf("%d copies and %d demotions among %d posts: the set no longer tests the lookup", copies, demoted, posts)
 			}
-			t.Logf("%d posts, %d copies, %d demotions: the same in memory and in SQL", posts, copies, demoted)
+			if limit < nearDupIndexCap && mem.nearDups.windowsRead == 0 {
+				t.Errorf("no window read under a cap of %d keys: the set no longer tests lookups past the cap", limit)
+			}
+			t.Logf("%d posts, %d copies, %d demotions, %d windows read: the same in memory and in SQL", posts, copies, demoted, mem.nearDups.windowsRead)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -588,17 +589,13 @@ func listen(flags *web.FlagConfig) ([]net.Listener, error) {
 			return nil, fmt.Errorf("--web.config.file: %w", err)
 		}
 	}
-	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+	addrs := *flags.WebListenAddresses
+	if (flags.WebSystemdSocket != nil && *flags.WebSystemdSocket) ||
+		slices.ContainsFunc(addrs, func(a string) bool { return strings.HasPrefix(a, "vsock://") }) {
 		return nil, nil
 	}
 	var out []net.Listener
-	for _, addr := range *flags.WebListenAddresses {
-		if strings.HasPrefix(addr, "vsock://") {
-			for _, ln := range out {
-				_ = ln.Close()
-			}
-			return nil, nil
-		}
+	for _, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			for _, l := range out {

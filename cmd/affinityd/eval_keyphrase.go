@@ -114,8 +114,8 @@ func evalKeyphraseZip(path string) (keyphraseResult, error) {
 		return keyphraseFigures{Docs: s.Docs, P: s.P, R: s.R, F1: s.F1}
 	}
 	// Each document is scored against the set's other documents as its
-	// background (leave-one-out), as the daemon scores a topic's terms
-	// against all posts it collected.
+	// background (leave-one-out), so that a word every document uses ranks
+	// below the document's own.
 	against := analysis.KeyphrasesLeaveOneOut(docs)
 	// Each document is extracted once; the three parts score the same output.
 	memo := make(map[string][]string, len(docs))

@@ -68,14 +68,7 @@ func TestFaultySourcesLeaveOthersRunning(t *testing.T) {
 	defer broken.Close()
 	defer close(hangRelease)
 
-	cfg := `
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := readersConfig + `sources:
   - {name: good, kind: feed, url: GOOD, format: audience}
   - {name: limited, kind: feed, url: BROKEN/429, format: audience}
   - {name: failing, kind: feed, url: BROKEN/503, format: audience}
@@ -342,14 +335,7 @@ func runFault(t *testing.T, f fault) {
 		"mastodon": `{name: bad, kind: mastodon, instances: ["URL"], tags: [proxmox]}`,
 		"lemmy":    `{name: bad, kind: lemmy, instances: ["URL"]}`,
 	}[kind]
-	cfg := `
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := readersConfig + `sources:
   - {name: good, kind: feed, url: "GOOD/feed.xml", format: audience}
   - ` + strings.ReplaceAll(bad, "URL", fs.url) + `
 scoring: {window: 365d, baseline: 28d}

@@ -56,14 +56,7 @@ func TestScheduleOnFakeClock(t *testing.T) {
 	feeds := &countingFeed{body: body, hits: map[string]int{}, inflight: map[string]int{}, max: map[string]int{}}
 	srv := httptest.NewServer(feeds)
 	defer srv.Close()
-	cfg := strings.NewReplacer("URL", srv.URL).Replace(`
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := strings.NewReplacer("URL", srv.URL).Replace(readersConfig + `sources:
   - {name: fast, kind: feed, url: URL/fast, interval: 10m, format: audience}
   - {name: slow, kind: feed, url: URL/slow, interval: 30m, format: audience}
 scoring: {window: 365d, baseline: 28d, interval: 1m}
@@ -134,7 +127,18 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startOnClock starts a daemon whose scheduler and notion of now run on
 // clock: built, activated and scheduled, as runDaemon does.
-func startOnClock(t *testing.T, g globalFlags, l loaded, clock *clockwork.FakeClock) (*daemon, *generation) {
+// readersConfig opens the configurations of the scheduling and fault tests:
+// our brand and one topic; each test adds its sources and settings.
+const readersConfig = `
+brand: {name: Alpine Linux}
+relationships:
+  - name: readers
+    type: communities
+    topics:
+      - {name: proxmox, terms: ["Proxmox"]}
+`
+
+func startOnClock(t *testing.T, g globalFlags, l loaded, clock clockwork.Clock) (*daemon, *generation) {
 	t.Helper()
 	d, err := newDaemon(context.Background(), g, l, discardLogger())
 	if err != nil {
@@ -251,14 +255,7 @@ func TestBackoffRetries(t *testing.T) {
 	feeds := &flakyFeeds{hits: map[string]int{}}
 	srv := httptest.NewServer(feeds)
 	defer srv.Close()
-	cfg := `
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := readersConfig + `sources:
   - {name: x, kind: feed, url: URL/bad, interval: 10m, format: audience}
 scoring: {window: 7d, baseline: 7d, interval: 1h}
 `

@@ -65,34 +65,14 @@ func TestReloadWhileSourcesCommit(t *testing.T) {
 		fmt.Fprint(w, rssFeed(time.Now(), strings.Trim(r.URL.Path, "/"), n.Add(1)))
 	}))
 	defer srv.Close()
-	cfg := strings.NewReplacer("URL", srv.URL).Replace(`
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := strings.NewReplacer("URL", srv.URL).Replace(readersConfig + `sources:
   - {name: a, kind: feed, url: URL/a, interval: 1h, format: audience}
   - {name: b, kind: feed, url: URL/b, interval: 1h, format: community}
   - {name: c, kind: feed, url: URL/c, interval: 1h, format: network}
 scoring: {window: 7d, baseline: 7d, interval: 1h}
 `)
 	g, l := loadTestConfig(t, cfg)
-	d, err := newDaemon(context.Background(), g, l, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := d.build(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.activate(context.Background(), gen); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.schedule(context.Background(), gen); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := startOnClock(t, g, l, clockwork.NewRealClock())
 	for i := range 40 {
 		within(t, 5*time.Second, fmt.Sprintf("reload %d", i), func() error { return d.reload(context.Background()) })
 		time.Sleep(time.Duration(rand.N(4000)) * time.Microsecond)
@@ -147,14 +127,7 @@ func TestScoreRequestDuringPass(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(gateB)
-	cfg := strings.NewReplacer("URL", srv.URL).Replace(`
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := strings.NewReplacer("URL", srv.URL).Replace(readersConfig + `sources:
   - {name: a, kind: feed, url: URL/a, interval: 1h, format: audience}
   - {name: b, kind: feed, url: URL/b, interval: 1h, format: audience}
 scoring: {window: 7d, baseline: 7d, interval: 1h}

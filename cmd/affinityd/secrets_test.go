@@ -33,14 +33,7 @@ func TestSecretsStayOut(t *testing.T) {
 	}))
 	defer echo.Close()
 	withUser := strings.Replace(echo.URL, "http://", "http://alice:"+feedPass+"@", 1)
-	cfg := strings.NewReplacer("ECHO", echo.URL, "USERURL", withUser, "QTOKEN", queryToken).Replace(`
-brand: {name: Alpine Linux}
-relationships:
-  - name: readers
-    type: communities
-    topics:
-      - {name: proxmox, terms: ["Proxmox"]}
-sources:
+	cfg := strings.NewReplacer("ECHO", echo.URL, "USERURL", withUser, "QTOKEN", queryToken).Replace(readersConfig + `sources:
   - {name: masto, kind: mastodon, instances: ["ECHO"], tags: [proxmox], token: {env: FAULT_MASTO_TOKEN}}
   - {name: sky, kind: bluesky, url: "ECHO", identifier: alice.example, app_password: {env: FAULT_SKY_PASSWORD}}
   - {name: userinfo, kind: feed, url: "USERURL/feed.xml", format: audience}
